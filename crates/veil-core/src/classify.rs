@@ -1,0 +1,122 @@
+//! A loaded pack judging images: the one code path behind `veil-train predict`, the playground
+//! page and the extension.
+
+use std::collections::BTreeMap;
+
+use burn::prelude::*;
+use image::RgbaImage;
+use serde::Serialize;
+
+use crate::model::Cnn;
+use crate::operating_points::Strictness;
+use crate::pack::{FilterPack, PackError, PackMetadata};
+use crate::preprocess::{self, PreprocessError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClassifyError {
+    #[error(transparent)]
+    Image(#[from] PreprocessError),
+    #[error("the {backend} backend failed to return results: {message}")]
+    Backend { backend: String, message: String },
+}
+
+/// What a filter says about one image.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verdict {
+    /// The most probable label.
+    pub label: String,
+    /// Its probability.
+    pub probability: f32,
+    /// Sum of the probabilities of the pack's flagged labels.
+    pub flagged_probability: f32,
+    /// Whether the image should be hidden at the requested strictness.
+    pub flagged: bool,
+    /// Probability of every label.
+    pub scores: BTreeMap<String, f32>,
+}
+
+pub struct Classifier {
+    model: Cnn,
+    metadata: PackMetadata,
+    flagged_indices: Vec<usize>,
+    device: Device,
+}
+
+impl Classifier {
+    pub fn new(pack: &FilterPack, device: &Device) -> Result<Self, PackError> {
+        Ok(Self {
+            model: pack.model(device)?,
+            metadata: pack.metadata.clone(),
+            flagged_indices: pack.metadata.flagged_indices(),
+            device: device.clone(),
+        })
+    }
+
+    pub fn metadata(&self) -> &PackMetadata {
+        &self.metadata
+    }
+
+    /// Judges a batch of images in one forward pass.
+    pub async fn classify(
+        &self,
+        images: &[RgbaImage],
+        strictness: Strictness,
+    ) -> Result<Vec<Verdict>, ClassifyError> {
+        if images.is_empty() {
+            return Ok(Vec::new());
+        }
+        let size = self.metadata.architecture.input_size();
+        let inputs: Vec<Vec<f32>> = images
+            .iter()
+            .map(|image| preprocess::to_input(image, size))
+            .collect();
+        let probabilities = self
+            .model
+            .probabilities(preprocess::batch(&inputs, size, &self.device));
+        let rows = read_rows(probabilities).await?;
+        let threshold = self.metadata.operating_points.threshold(strictness);
+        Ok(rows.into_iter().map(|row| self.verdict(row, threshold)).collect())
+    }
+
+    fn verdict(&self, scores: Vec<f32>, threshold: f32) -> Verdict {
+        let (best, probability) = scores
+            .iter()
+            .copied()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .expect("a pack has at least two labels");
+        let flagged_probability: f32 = self.flagged_indices.iter().map(|&i| scores[i]).sum();
+        Verdict {
+            label: self.metadata.labels[best].clone(),
+            probability,
+            flagged_probability,
+            flagged: flagged_probability >= threshold,
+            scores: self
+                .metadata
+                .labels
+                .iter()
+                .cloned()
+                .zip(scores)
+                .collect(),
+        }
+    }
+}
+
+/// Reads a `[rows, columns]` tensor back to the host. Asynchronous because WebGPU in a browser
+/// can only read buffers asynchronously; native callers block on it.
+pub async fn read_rows(tensor: Tensor<2>) -> Result<Vec<Vec<f32>>, ClassifyError> {
+    let [_, columns] = tensor.dims();
+    let device = tensor.device();
+    let backend_error = |message: String| ClassifyError::Backend {
+        backend: format!("{device:?}"),
+        message,
+    };
+    let values = tensor
+        .into_data_async()
+        .await
+        .map_err(|error| backend_error(format!("{error:?}")))?
+        .try_to_vec::<f32>()
+        .map_err(|error| backend_error(format!("{error:?}")))?;
+    Ok(values.chunks(columns).map(<[f32]>::to_vec).collect())
+}

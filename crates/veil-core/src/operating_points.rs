@@ -1,0 +1,176 @@
+//! The three named thresholds a pack carries, so that the extension's strictness setting means
+//! the same measured thing for every pack.
+
+use serde::{Deserialize, Serialize};
+
+/// Recall the strict point must keep: a spoiler filter would rather hide a safe image than show
+/// the show.
+pub const STRICT_RECALL: f64 = 0.99;
+/// False-positive rate the relaxed point may not exceed.
+pub const RELAXED_FPR: f64 = 0.01;
+
+/// Thresholds on the flagged probability (an image is flagged when its probability is at least
+/// the threshold). Always ordered `strict <= balanced <= relaxed`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatingPoints {
+    /// Highest threshold that still catches [`STRICT_RECALL`] of the validation targets.
+    pub strict: f32,
+    /// Threshold with the best F1 on the validation split.
+    pub balanced: f32,
+    /// Lowest threshold whose false-positive rate is at most [`RELAXED_FPR`].
+    pub relaxed: f32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strictness {
+    Strict,
+    #[default]
+    Balanced,
+    Relaxed,
+}
+
+impl std::str::FromStr for Strictness {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
+            "strict" => Ok(Self::Strict),
+            "balanced" => Ok(Self::Balanced),
+            "relaxed" => Ok(Self::Relaxed),
+            other => Err(format!(
+                "unknown strictness {other:?}: use \"strict\", \"balanced\" or \"relaxed\""
+            )),
+        }
+    }
+}
+
+impl Default for OperatingPoints {
+    fn default() -> Self {
+        Self {
+            strict: 0.5,
+            balanced: 0.5,
+            relaxed: 0.5,
+        }
+    }
+}
+
+impl OperatingPoints {
+    pub fn threshold(&self, strictness: Strictness) -> f32 {
+        match strictness {
+            Strictness::Strict => self.strict,
+            Strictness::Balanced => self.balanced,
+            Strictness::Relaxed => self.relaxed,
+        }
+    }
+
+    /// Chooses the three points from scored examples (`(flagged probability, is target)`).
+    /// Without both targets and non-targets there is nothing to trade off: every point is 0.5.
+    pub fn from_scores(scored: &[(f32, bool)]) -> Self {
+        let positives = scored.iter().filter(|(_, target)| *target).count();
+        let negatives = scored.len() - positives;
+        if positives == 0 || negatives == 0 {
+            return Self::default();
+        }
+        let mut sorted = scored.to_vec();
+        sorted.sort_by(|a, b| b.0.total_cmp(&a.0));
+
+        let (mut true_positives, mut false_positives) = (0usize, 0usize);
+        let mut strict = None;
+        let mut relaxed = sorted[0].0;
+        let (mut balanced, mut best_f1) = (sorted[0].0, -1.0f64);
+        for (index, &(score, target)) in sorted.iter().enumerate() {
+            if target {
+                true_positives += 1;
+            } else {
+                false_positives += 1;
+            }
+            // Only the last of a run of equal scores is a real threshold.
+            if sorted.get(index + 1).is_some_and(|next| next.0 == score) {
+                continue;
+            }
+            let recall = true_positives as f64 / positives as f64;
+            let false_positive_rate = false_positives as f64 / negatives as f64;
+            let precision = true_positives as f64 / (true_positives + false_positives) as f64;
+            let f1 = 2.0 * precision * recall / (precision + recall).max(f64::MIN_POSITIVE);
+            if strict.is_none() && recall >= STRICT_RECALL {
+                strict = Some(score);
+            }
+            if false_positive_rate <= RELAXED_FPR {
+                relaxed = score;
+            }
+            if f1 > best_f1 {
+                (balanced, best_f1) = (score, f1);
+            }
+        }
+        let strict = strict.unwrap_or(sorted[sorted.len() - 1].0);
+        Self {
+            strict: strict.min(balanced),
+            balanced,
+            relaxed: relaxed.max(balanced),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn separable_scores_put_every_point_between_the_classes() {
+        let scored = [(0.9, true), (0.8, true), (0.3, false), (0.1, false)];
+        let points = OperatingPoints::from_scores(&scored);
+        assert_eq!(points.balanced, 0.8);
+        assert_eq!(points.strict, 0.8);
+        assert_eq!(points.relaxed, 0.8);
+    }
+
+    fn f1_at(scored: &[(f32, bool)], threshold: f32) -> f64 {
+        let count = |target: bool, hit: bool| {
+            scored
+                .iter()
+                .filter(|(s, t)| *t == target && (*s >= threshold) == hit)
+                .count() as f64
+        };
+        let (tp, fp, missed) = (count(true, true), count(false, true), count(true, false));
+        2.0 * tp / (2.0 * tp + fp + missed)
+    }
+
+    #[test]
+    fn overlapping_scores_meet_each_points_promise() {
+        // 100 targets spread over [0.3, 0.99], 100 non-targets over [0.0, 0.69].
+        let scored: Vec<(f32, bool)> = (0..100)
+            .map(|i| (0.3 + i as f32 * 0.0069, true))
+            .chain((0..100).map(|i| (i as f32 * 0.0069, false)))
+            .collect();
+        let points = OperatingPoints::from_scores(&scored);
+        assert!(points.strict <= points.balanced, "{points:?}");
+        assert!(points.balanced < points.relaxed, "{points:?}");
+        // Strict keeps 99% of targets: at most one target below it.
+        let missed = scored.iter().filter(|(s, t)| *t && *s < points.strict).count();
+        assert!(missed <= 1, "{missed}");
+        // Relaxed lets at most 1% of non-targets through, and is the lowest such threshold.
+        let false_alarms = |threshold: f32| {
+            scored.iter().filter(|(s, t)| !*t && *s >= threshold).count()
+        };
+        assert!(false_alarms(points.relaxed) <= 1);
+        assert!(scored
+            .iter()
+            .filter(|(s, _)| *s < points.relaxed)
+            .all(|(s, _)| false_alarms(*s) > 1));
+        // Balanced has the best F1 of every possible threshold.
+        let best = f1_at(&scored, points.balanced);
+        for (score, _) in &scored {
+            assert!(f1_at(&scored, *score) <= best, "{score} beats {points:?}");
+        }
+    }
+
+    #[test]
+    fn one_class_only_falls_back_to_one_half() {
+        assert_eq!(
+            OperatingPoints::from_scores(&[(0.2, true), (0.7, true)]),
+            OperatingPoints::default()
+        );
+    }
+}

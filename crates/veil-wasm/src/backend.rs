@@ -1,0 +1,109 @@
+//! Choosing where the network runs: WebGPU when the browser has a working adapter, the Flex CPU
+//! backend otherwise.
+
+use std::cell::RefCell;
+use std::str::FromStr;
+
+use burn::prelude::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendChoice {
+    /// WebGPU, or the CPU when WebGPU is missing or fails its self-test.
+    Auto,
+    WebGpu,
+    Cpu,
+}
+
+impl FromStr for BackendChoice {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
+            "auto" => Ok(Self::Auto),
+            "webgpu" => Ok(Self::WebGpu),
+            "cpu" => Ok(Self::Cpu),
+            other => Err(format!(
+                "unknown backend {other:?}: use \"auto\", \"webgpu\" or \"cpu\""
+            )),
+        }
+    }
+}
+
+pub struct Selected {
+    pub device: Device,
+    /// `"webgpu"` or `"cpu"`.
+    pub name: &'static str,
+    pub fallback_reason: Option<String>,
+}
+
+thread_local! {
+    // burn's wgpu runtime is initialised once per page; later filters reuse its device.
+    static WEBGPU: RefCell<Option<Device>> = const { RefCell::new(None) };
+}
+
+pub async fn select(choice: BackendChoice) -> Result<Selected, String> {
+    let cpu = |fallback_reason| Selected {
+        device: Device::flex(),
+        name: "cpu",
+        fallback_reason,
+    };
+    match choice {
+        BackendChoice::Cpu => Ok(cpu(None)),
+        BackendChoice::WebGpu => webgpu().await.map(|device| Selected {
+            device,
+            name: "webgpu",
+            fallback_reason: None,
+        }),
+        BackendChoice::Auto => Ok(match webgpu().await {
+            Ok(device) => Selected {
+                device,
+                name: "webgpu",
+                fallback_reason: None,
+            },
+            Err(reason) => cpu(Some(reason)),
+        }),
+    }
+}
+
+async fn webgpu() -> Result<Device, String> {
+    if let Some(device) = WEBGPU.with_borrow(Clone::clone) {
+        return Ok(device);
+    }
+    // Asking wgpu for an adapter where the API is absent can abort the module; look first.
+    if !has_navigator_gpu() {
+        return Err("this browser exposes no WebGPU (navigator.gpu is missing)".into());
+    }
+    let device = Device::wgpu_options()
+        .init_async()
+        .await
+        .map_err(|error| format!("WebGPU initialisation failed: {error}"))?;
+    self_test(&device).await?;
+    WEBGPU.with_borrow_mut(|cached| *cached = Some(device.clone()));
+    Ok(device)
+}
+
+/// Some adapters initialise but compute garbage or nothing; one tiny matmul read back finds out
+/// before any verdict depends on it.
+async fn self_test(device: &Device) -> Result<(), String> {
+    let a = Tensor::<2>::from_data([[1.0f32, 2.0], [3.0, 4.0]], device);
+    let product = a.clone().matmul(a);
+    let values = product
+        .into_data_async()
+        .await
+        .map_err(|error| format!("WebGPU self-test could not read results: {error:?}"))?
+        .try_to_vec::<f32>()
+        .map_err(|error| format!("WebGPU self-test returned bad data: {error:?}"))?;
+    if values != [7.0, 10.0, 15.0, 22.0] {
+        return Err(format!("WebGPU self-test computed {values:?} instead of [7, 10, 15, 22]"));
+    }
+    Ok(())
+}
+
+fn has_navigator_gpu() -> bool {
+    let global = js_sys::global();
+    js_sys::Reflect::get(&global, &"navigator".into())
+        .ok()
+        .filter(|navigator| !navigator.is_undefined())
+        .and_then(|navigator| js_sys::Reflect::get(&navigator, &"gpu".into()).ok())
+        .is_some_and(|gpu| !gpu.is_undefined() && !gpu.is_null())
+}

@@ -1,0 +1,205 @@
+//! The JavaScript face of Veil: the playground page and the extension load a filter pack and
+//! judge images through [`VeilFilter`]. All logic lives in `veil-core`; this crate only chooses
+//! the backend and converts between JavaScript and Rust values.
+
+mod backend;
+
+use std::rc::Rc;
+
+use image::RgbaImage;
+use js_sys::{Array, Promise, Uint8Array};
+use serde::Serialize;
+use veil_core::operating_points::Strictness;
+use veil_core::{Classifier, FilterPack, Verdict, preprocess};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+pub use backend::BackendChoice;
+
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
+/// One verdict as JavaScript sees it: `{label, probability, flaggedProbability, flagged,
+/// scores, backend, ms}`.
+#[derive(Serialize)]
+struct Judgement<'a> {
+    #[serde(flatten)]
+    verdict: Verdict,
+    backend: &'a str,
+    /// Wall time of the whole batch this image was judged in (decode, resize, network).
+    ms: f64,
+}
+
+struct Loaded {
+    classifier: Classifier,
+    backend: backend::Selected,
+}
+
+/// A filter pack loaded on a backend, ready to judge images.
+#[wasm_bindgen]
+pub struct VeilFilter {
+    loaded: Rc<Loaded>,
+}
+
+#[wasm_bindgen]
+impl VeilFilter {
+    /// Verifies and loads a pack. `backend` is `"auto"` (WebGPU, falling back to the CPU when
+    /// WebGPU is missing or broken), `"webgpu"` (fail instead of falling back) or `"cpu"`.
+    pub async fn load(pack: Vec<u8>, backend: String) -> Result<VeilFilter, JsError> {
+        let choice: BackendChoice = backend.parse().map_err(|e: String| JsError::new(&e))?;
+        let pack = FilterPack::from_bytes(&pack).map_err(to_js)?;
+        let backend = backend::select(choice).await.map_err(|e| JsError::new(&e))?;
+        let classifier = Classifier::new(&pack, &backend.device).map_err(to_js)?;
+        Ok(VeilFilter {
+            loaded: Rc::new(Loaded {
+                classifier,
+                backend,
+            }),
+        })
+    }
+
+    /// `"webgpu"` or `"cpu"`: where this filter runs.
+    #[wasm_bindgen(getter)]
+    pub fn backend(&self) -> String {
+        self.loaded.backend.name.to_string()
+    }
+
+    /// Why `"auto"` ended on the CPU, if it did.
+    #[wasm_bindgen(getter, js_name = fallbackReason)]
+    pub fn fallback_reason(&self) -> Option<String> {
+        self.loaded.backend.fallback_reason.clone()
+    }
+
+    /// The pack's metadata: name, labels, keywords, operating points, training summary.
+    pub fn metadata(&self) -> Result<JsValue, JsError> {
+        to_value(self.loaded.classifier.metadata())
+    }
+
+    /// Judges raw RGBA pixels (a canvas `ImageData`'s `data`). Resolves to one verdict.
+    #[wasm_bindgen(js_name = classifyRgba)]
+    pub fn classify_rgba(
+        &self,
+        width: u32,
+        height: u32,
+        rgba: Vec<u8>,
+        strictness: Option<String>,
+    ) -> Promise {
+        let image = preprocess::from_rgba(width, height, rgba);
+        self.judge_one(image, strictness)
+    }
+
+    /// Judges an encoded image (PNG, JPEG, WebP, GIF). Resolves to one verdict.
+    #[wasm_bindgen(js_name = classifyEncoded)]
+    pub fn classify_encoded(&self, bytes: Vec<u8>, strictness: Option<String>) -> Promise {
+        let image = preprocess::decode(&bytes);
+        self.judge_one(image, strictness)
+    }
+
+    /// Judges many encoded images in one forward pass. Resolves to an array with, for each
+    /// input, a verdict or `{error}` (one bad image does not spoil the batch).
+    #[wasm_bindgen(js_name = classifyBatch)]
+    pub fn classify_batch(&self, images: Array, strictness: Option<String>) -> Promise {
+        let decoded: Vec<Result<RgbaImage, String>> = images
+            .iter()
+            .map(|value| {
+                let bytes = value
+                    .dyn_into::<Uint8Array>()
+                    .map_err(|_| "each batch item must be a Uint8Array".to_string())?;
+                preprocess::decode(&bytes.to_vec()).map_err(|e| e.to_string())
+            })
+            .collect();
+        let loaded = Rc::clone(&self.loaded);
+        future_to_promise(async move {
+            let strictness = parse_strictness(strictness)?;
+            let started = now_ms();
+            let good: Vec<RgbaImage> = decoded.iter().filter_map(|r| r.clone().ok()).collect();
+            let mut verdicts = loaded
+                .classifier
+                .classify(&good, strictness)
+                .await
+                .map_err(to_js)?
+                .into_iter();
+            let ms = now_ms() - started;
+            let results = Array::new();
+            for item in &decoded {
+                let value = match item {
+                    Ok(_) => judgement(&loaded, verdicts.next().expect("one verdict per image"), ms)?,
+                    Err(message) => to_value(&ErrorEntry { error: message })?,
+                };
+                results.push(&value);
+            }
+            Ok(results.into())
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorEntry<'a> {
+    error: &'a str,
+}
+
+impl VeilFilter {
+    fn judge_one(
+        &self,
+        image: Result<RgbaImage, preprocess::PreprocessError>,
+        strictness: Option<String>,
+    ) -> Promise {
+        let loaded = Rc::clone(&self.loaded);
+        future_to_promise(async move {
+            let image = image.map_err(to_js)?;
+            let strictness = parse_strictness(strictness)?;
+            let started = now_ms();
+            let verdict = loaded
+                .classifier
+                .classify(std::slice::from_ref(&image), strictness)
+                .await
+                .map_err(to_js)?
+                .pop()
+                .expect("one verdict per image");
+            judgement(&loaded, verdict, now_ms() - started)
+        })
+    }
+}
+
+fn judgement(loaded: &Loaded, verdict: Verdict, ms: f64) -> Result<JsValue, JsValue> {
+    to_value(&Judgement {
+        verdict,
+        backend: loaded.backend.name,
+        ms,
+    })
+    .map_err(JsValue::from)
+}
+
+fn parse_strictness(strictness: Option<String>) -> Result<Strictness, JsValue> {
+    strictness
+        .map_or(Ok(Strictness::default()), |s| s.parse())
+        .map_err(|e: String| JsError::new(&e).into())
+}
+
+fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsError> {
+    // JSON-compatible: maps become plain objects, not `Map`s.
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| JsError::new(&e.to_string()))
+}
+
+fn to_js(error: impl std::fmt::Display) -> JsError {
+    JsError::new(&error.to_string())
+}
+
+/// `performance.now()` from whichever global this runs in (page, worker, service worker).
+fn now_ms() -> f64 {
+    js_sys::Reflect::get(&js_sys::global(), &"performance".into())
+        .ok()
+        .and_then(|performance| {
+            let now = js_sys::Reflect::get(&performance, &"now".into()).ok()?;
+            now.dyn_into::<js_sys::Function>()
+                .ok()?
+                .call0(&performance)
+                .ok()?
+                .as_f64()
+        })
+        .unwrap_or_else(js_sys::Date::now)
+}

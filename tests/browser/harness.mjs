@@ -1,0 +1,77 @@
+// Shared set-up for the browser tests: a static server for www/ on a free loopback port and
+// Debian's Chromium, headless, with WebGPU enabled (SwiftShader where there is no GPU).
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+export const WORK = `${ROOT}target/veil/`;
+export const CHROMIUM = "/usr/bin/chromium";
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** Serves www/ until `close()`; resolves once the server answers. */
+export async function serveWww() {
+  const port = await freePort();
+  const server = spawn(
+    "python3",
+    ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", `${ROOT}www`],
+    { stdio: "ignore" },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    try {
+      if ((await fetch(`${url}/index.html`)).ok) return { url, close: () => server.kill() };
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  server.kill();
+  throw new Error(`python3 -m http.server did not answer on port ${port}`);
+}
+
+export function launchChromium() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--enable-unsafe-webgpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+}
+
+/** Opens the playground and waits until its default filter is loaded. */
+export async function openPlayground(browser, url) {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(error));
+  await page.goto(`${url}/index.html`);
+  await page.waitForSelector("body[data-state=ready], body[data-state=error]", { timeout: 120_000 });
+  const state = await page.getAttribute("body", "data-state");
+  if (state !== "ready") throw new Error(`playground failed: ${await page.textContent("#error")}`);
+  return { page, errors };
+}
+
+/** What `veil-train predict --json` said about the parity images (native CPU, pack reloaded). */
+export function nativePredictions() {
+  return readFileSync(`${WORK}parity-native.jsonl`, "utf8")
+    .trim()
+    .split("\n")
+    .map((line) => JSON.parse(line));
+}

@@ -1,0 +1,97 @@
+// The seam: one pack, one network, three backends. The in-memory model right after training,
+// the native CPU backend reloading the exported pack, and the browser's WebGPU and CPU paths
+// must give the same probabilities for the same held-out images.
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { after, before, test } from "node:test";
+import { WORK, launchChromium, nativePredictions, openPlayground, serveWww } from "./harness.mjs";
+
+const TOLERANCE = 1e-4;
+let server;
+let browser;
+
+before(async () => {
+  server = await serveWww();
+  browser = await launchChromium();
+});
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+function maxDifference(expected, actual) {
+  let worst = 0;
+  for (const label of Object.keys(expected)) {
+    assert.ok(label in actual, `label ${label} missing`);
+    worst = Math.max(worst, Math.abs(expected[label] - actual[label]));
+  }
+  return worst;
+}
+
+test("native CPU, browser WebGPU and browser CPU agree within 1e-4 on 20 held-out images", async (t) => {
+  const native = nativePredictions();
+  assert.equal(native.length, 20, "the parity set is 20 images");
+  const inMemory = new Map(
+    JSON.parse(readFileSync(`${WORK}runs/default/test-predictions.json`, "utf8")).map((p) => [p.file, p.scores]),
+  );
+  const images = native.map((n) => readFileSync(n.file).toString("base64"));
+  const { page } = await openPlayground(browser, server.url);
+
+  const browserResults = await page.evaluate(async (images) => {
+    const { VeilFilter } = await import("/pkg/veil_wasm.js");
+    const pack = new Uint8Array(await (await fetch("/packs/default.veilpack")).arrayBuffer());
+    const decode = (b64) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const results = { hasWebGpu: "gpu" in navigator };
+    for (const backend of ["webgpu", "cpu"]) {
+      let filter;
+      try {
+        filter = await VeilFilter.load(pack, backend);
+      } catch (error) {
+        results[backend] = { error: String(error.message ?? error) };
+        continue;
+      }
+      const verdicts = [];
+      for (const image of images) verdicts.push(await filter.classifyEncoded(decode(image)));
+      results[backend] = { backend: filter.backend, verdicts };
+      filter.free();
+    }
+    return results;
+  }, images);
+
+  const report = { tolerance: TOLERANCE, images: native.length };
+  // The pack on disk reproduces the in-memory model (native, both on Flex).
+  let worstReload = 0;
+  for (const n of native) {
+    const relative = n.file.split("/data/default/")[1];
+    assert.ok(inMemory.has(relative), `${relative} is in the run's test predictions`);
+    worstReload = Math.max(worstReload, maxDifference(inMemory.get(relative), n.verdict.scores));
+  }
+  report.nativeReloadVsInMemory = worstReload;
+  assert.ok(worstReload <= TOLERANCE, `reloaded pack differs from the in-memory model by ${worstReload}`);
+
+  assert.ok(!browserResults.cpu.error, `browser CPU path failed: ${browserResults.cpu.error}`);
+  assert.equal(browserResults.cpu.backend, "cpu");
+  report.browserCpuVsNative = Math.max(
+    ...native.map((n, i) => maxDifference(n.verdict.scores, browserResults.cpu.verdicts[i].scores)),
+  );
+  assert.ok(report.browserCpuVsNative <= TOLERANCE, `browser CPU differs by ${report.browserCpuVsNative}`);
+
+  if (!browserResults.hasWebGpu) {
+    t.diagnostic("this Chromium exposes no navigator.gpu: the WebGPU path was not checked here");
+    report.browserWebGpuVsNative = null;
+  } else {
+    assert.ok(!browserResults.webgpu.error, `browser WebGPU path failed: ${browserResults.webgpu.error}`);
+    assert.equal(browserResults.webgpu.backend, "webgpu");
+    report.browserWebGpuVsNative = Math.max(
+      ...native.map((n, i) => maxDifference(n.verdict.scores, browserResults.webgpu.verdicts[i].scores)),
+    );
+    assert.ok(
+      report.browserWebGpuVsNative <= TOLERANCE,
+      `browser WebGPU differs by ${report.browserWebGpuVsNative}`,
+    );
+  }
+  // Verdict labels agree too (they follow from the scores, but this is what a user sees).
+  native.forEach((n, i) => assert.equal(browserResults.cpu.verdicts[i].label, n.verdict.label, n.file));
+  t.diagnostic(JSON.stringify(report));
+  writeFileSync(`${WORK}parity.json`, JSON.stringify(report, null, 2));
+});

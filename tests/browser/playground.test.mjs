@@ -1,0 +1,60 @@
+// The playground page as a person uses it: pick an image, read the verdict; load a bad pack,
+// keep the good one.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { after, before, test } from "node:test";
+import { ROOT, launchChromium, nativePredictions, openPlayground, serveWww } from "./harness.mjs";
+
+let server;
+let browser;
+
+before(async () => {
+  server = await serveWww();
+  browser = await launchChromium();
+});
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+const VERDICT = /: (\S+) \d+\.\d% · (shown|hidden \(click to reveal\)) · (webgpu|cpu) · \d+\.\d ms$/;
+
+test("picking an image shows its label, probability, backend and time", async () => {
+  const [first] = nativePredictions();
+  const { page, errors } = await openPlayground(browser, server.url);
+  await page.setInputFiles("#image-file", first.file);
+  const row = page.locator("#results li[data-label]");
+  await row.waitFor({ timeout: 60_000 });
+  const text = await row.textContent();
+  const match = text.match(VERDICT);
+  assert.ok(match, `verdict text: ${text}`);
+  assert.equal(match[1], first.verdict.label, "the page agrees with the native verdict");
+  assert.equal(await row.getAttribute("data-flagged"), String(first.verdict.flagged));
+  assert.equal(match[3], await page.getAttribute("body", "data-backend"));
+  assert.deepEqual(errors, []);
+});
+
+test("a corrupt pack is refused with a message and the loaded filter keeps working", async () => {
+  const pack = readFileSync(`${ROOT}www/packs/default.veilpack`);
+  const damaged = Buffer.from(pack);
+  damaged[damaged.length >> 1] ^= 0xff;
+  const { page } = await openPlayground(browser, server.url);
+  const before = await page.textContent("#pack-status");
+  await page.setInputFiles("#pack-file", { name: "damaged.veilpack", mimeType: "application/octet-stream", buffer: damaged });
+  await page.waitForSelector("#error:not([hidden])");
+  assert.match(await page.textContent("#error"), /damaged\.veilpack was not loaded: .*corrupt/);
+  assert.equal(await page.textContent("#pack-status"), before);
+
+  const [first] = nativePredictions();
+  await page.setInputFiles("#image-file", first.file);
+  await page.locator("#results li[data-label]").waitFor({ timeout: 60_000 });
+});
+
+test("a file that is not an image gets an error line, not a broken page", async () => {
+  const { page, errors } = await openPlayground(browser, server.url);
+  await page.setInputFiles("#image-file", { name: "notes.png", mimeType: "image/png", buffer: Buffer.from("not a png at all") });
+  const row = page.locator("#results li[data-error]");
+  await row.waitFor({ timeout: 30_000 });
+  assert.match(await row.textContent(), /notes\.png: could not decode the image/);
+  assert.deepEqual(errors, []);
+});

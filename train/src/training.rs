@@ -1,0 +1,174 @@
+//! The training loop: Adam on cross-entropy, horizontal-flip augmentation, and the weights of
+//! the epoch with the best validation loss kept.
+
+use std::io::Write;
+
+use burn::nn::loss::CrossEntropyLoss;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use veil_core::classify::read_rows;
+use veil_core::{Architecture, Cnn, preprocess};
+
+use crate::data::Example;
+
+pub struct TrainingConfig {
+    pub architecture: Architecture,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub seed: u64,
+}
+
+pub struct EpochMetrics {
+    pub epoch: usize,
+    pub train_loss: f32,
+    pub validation_loss: f32,
+    pub validation_accuracy: f32,
+}
+
+pub struct Trained {
+    /// The model of the epoch with the lowest validation loss, in inference mode.
+    pub model: Cnn,
+    pub best: EpochMetrics,
+    /// Validation probabilities of `model`, one row per validation example.
+    pub validation_rows: Vec<Vec<f32>>,
+}
+
+pub fn train(
+    config: &TrainingConfig,
+    device: &Device,
+    train: &[Example],
+    validation: &[Example],
+    log: &mut impl Write,
+) -> anyhow::Result<Trained> {
+    let size = config.architecture.input_size();
+    let inference_device = device;
+    let device = device.clone().autodiff();
+    device.seed(config.seed);
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    let mut model = config.architecture.init(&device);
+    let mut optimizer = AdamConfig::new().init();
+    let loss_fn = CrossEntropyLoss::new(None, &device);
+    let mut best: Option<Trained> = None;
+    writeln!(log, "epoch,train_loss,validation_loss,validation_accuracy")?;
+
+    for epoch in 1..=config.epochs {
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        order.shuffle(&mut rng);
+        let (mut loss_sum, mut seen) = (0.0f64, 0usize);
+        // A batch of one has no batch statistics for BatchNorm to learn from: drop it.
+        for chunk in order.chunks(config.batch_size).filter(|chunk| chunk.len() > 1) {
+            let inputs: Vec<Vec<f32>> = chunk
+                .iter()
+                .map(|&i| augment(&train[i].input, size, &mut rng))
+                .collect();
+            let targets = labels(chunk.iter().map(|&i| &train[i]), &device);
+            let logits = model.forward(preprocess::batch(&inputs, size, &device));
+            let loss = loss_fn.forward(logits, targets);
+            loss_sum += f64::from(loss.clone().into_scalar::<f32>()) * chunk.len() as f64;
+            seen += chunk.len();
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optimizer.step(config.learning_rate, model, grads);
+        }
+
+        let candidate = model.valid();
+        let rows = probabilities(
+            &candidate,
+            validation,
+            size,
+            config.batch_size,
+            inference_device,
+        )?;
+        let (validation_loss, validation_accuracy) = loss_and_accuracy(&rows, validation);
+        let metrics = EpochMetrics {
+            epoch,
+            train_loss: (loss_sum / seen.max(1) as f64) as f32,
+            validation_loss,
+            validation_accuracy,
+        };
+        writeln!(
+            log,
+            "{},{:.5},{:.5},{:.4}",
+            epoch, metrics.train_loss, metrics.validation_loss, metrics.validation_accuracy
+        )?;
+        eprintln!(
+            "epoch {epoch}/{}: train loss {:.4}, validation loss {:.4}, validation accuracy {:.1}%",
+            config.epochs,
+            metrics.train_loss,
+            metrics.validation_loss,
+            100.0 * metrics.validation_accuracy
+        );
+        if best
+            .as_ref()
+            .is_none_or(|best| metrics.validation_loss < best.best.validation_loss)
+        {
+            best = Some(Trained {
+                model: candidate,
+                best: metrics,
+                validation_rows: rows,
+            });
+        }
+    }
+    best.ok_or_else(|| anyhow::anyhow!("epochs must be at least 1"))
+}
+
+/// Class probabilities for `examples`, in batches, on `model`'s device.
+pub fn probabilities(
+    model: &Cnn,
+    examples: &[Example],
+    size: usize,
+    batch_size: usize,
+    device: &Device,
+) -> anyhow::Result<Vec<Vec<f32>>> {
+    let mut rows = Vec::with_capacity(examples.len());
+    for chunk in examples.chunks(batch_size) {
+        let inputs: Vec<Vec<f32>> = chunk.iter().map(|e| e.input.clone()).collect();
+        let output = model.probabilities(preprocess::batch(&inputs, size, device));
+        rows.extend(pollster::block_on(read_rows(output))?);
+    }
+    Ok(rows)
+}
+
+fn loss_and_accuracy(rows: &[Vec<f32>], examples: &[Example]) -> (f32, f32) {
+    let n = rows.len().max(1) as f32;
+    let loss: f32 = rows
+        .iter()
+        .zip(examples)
+        .map(|(row, example)| -row[example.label].max(1e-7).ln())
+        .sum();
+    let correct = rows
+        .iter()
+        .zip(examples)
+        .filter(|(row, example)| argmax(row) == example.label)
+        .count();
+    (loss / n, correct as f32 / n)
+}
+
+pub fn argmax(row: &[f32]) -> usize {
+    row.iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(index, _)| index)
+}
+
+fn labels<'a>(examples: impl Iterator<Item = &'a Example>, device: &Device) -> Tensor<1, Int> {
+    let labels: Vec<i64> = examples.map(|e| e.label as i64).collect();
+    let count = labels.len();
+    Tensor::from_data(TensorData::new(labels, [count]), device)
+}
+
+/// Mirrors the image left-right half of the time (seed S0's only geometric augmentation that
+/// never changes what the picture shows).
+fn augment(input: &[f32], size: usize, rng: &mut StdRng) -> Vec<f32> {
+    if rand::Rng::random_bool(rng, 0.5) {
+        return input.to_vec();
+    }
+    let mut flipped = Vec::with_capacity(input.len());
+    for row in input.chunks(size) {
+        flipped.extend(row.iter().rev());
+    }
+    flipped
+}

@@ -1,0 +1,116 @@
+//! Installs what building and testing need, each piece only when it is missing, so every task
+//! can call this first and a fresh machine needs nothing done by hand.
+
+use std::process::Command;
+
+use anyhow::bail;
+
+use crate::root;
+use crate::shell::{output, run, succeeds};
+
+/// Must equal the `wasm-bindgen` version pinned in `crates/veil-wasm/Cargo.toml`: the CLI and
+/// the library have to match exactly.
+pub const WASM_BINDGEN_VERSION: &str = "0.2.130";
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+/// Debian packages: the browser for the tests and the packages the default dataset comes from.
+const APT_PACKAGES: [&str; 5] = [
+    "chromium",
+    "wesnoth-1.16-data",
+    "plasma-workspace-wallpapers",
+    "mate-backgrounds",
+    "gnome-backgrounds",
+];
+
+pub fn all() -> anyhow::Result<()> {
+    wasm_target()?;
+    wasm_bindgen_cli()?;
+    apt_packages()?;
+    npm_tools()
+}
+
+fn wasm_target() -> anyhow::Result<()> {
+    let installed = output("rustup", &["target", "list", "--installed"], &root())?;
+    if !String::from_utf8_lossy(&installed).lines().any(|line| line.trim() == WASM_TARGET) {
+        run("rustup", &["target", "add", WASM_TARGET], &root())?;
+    }
+    Ok(())
+}
+
+fn wasm_bindgen_cli() -> anyhow::Result<()> {
+    let wanted = format!("wasm-bindgen {WASM_BINDGEN_VERSION}");
+    let found = output("wasm-bindgen", &["--version"], &root())
+        .map(|stdout| String::from_utf8_lossy(&stdout).trim().to_string())
+        .unwrap_or_default();
+    if found != wanted {
+        // No --locked: the CLI's own lock file pins crates that no longer build on this toolchain.
+        run(
+            "cargo",
+            &["install", "wasm-bindgen-cli", "--version", WASM_BINDGEN_VERSION],
+            &root(),
+        )?;
+    }
+    Ok(())
+}
+
+fn apt_packages() -> anyhow::Result<()> {
+    let missing: Vec<&str> = APT_PACKAGES
+        .into_iter()
+        .filter(|package| !apt_installed(package))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let sudo = if is_root() {
+        None
+    } else if succeeds("sudo", &["-n", "true"]) {
+        Some("sudo")
+    } else {
+        bail!(
+            "these Debian packages are missing and installing them needs root: {}\n  run: sudo apt-get install -y {}",
+            missing.join(" "),
+            missing.join(" ")
+        );
+    };
+    let apt = |args: &[&str]| -> anyhow::Result<()> {
+        let (program, args) = match sudo {
+            Some(sudo) => (sudo, [&["apt-get"], args].concat()),
+            None => ("apt-get", args.to_vec()),
+        };
+        eprintln!("$ {program} {}", args.join(" "));
+        let status = Command::new(program)
+            .args(&args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()?;
+        if !status.success() {
+            bail!("`{program} {}` failed ({status})", args.join(" "));
+        }
+        Ok(())
+    };
+    apt(&["update", "-qq"])?;
+    apt(&[&["install", "-y", "-qq", "--no-install-recommends"], missing.as_slice()].concat())
+}
+
+fn apt_installed(package: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", package])
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout) == "install ok installed")
+}
+
+fn is_root() -> bool {
+    output("id", &["-u"], &root()).is_ok_and(|uid| String::from_utf8_lossy(&uid).trim() == "0")
+}
+
+fn npm_tools() -> anyhow::Result<()> {
+    let root = root();
+    let installed = root.join("node_modules").join(".package-lock.json");
+    let stale = match (installed.metadata(), root.join("package-lock.json").metadata()) {
+        (Ok(installed), Ok(lock)) => installed.modified()? < lock.modified()?,
+        _ => true,
+    };
+    if stale {
+        run("npm", &["ci", "--no-audit", "--no-fund"], &root)?;
+    }
+    Ok(())
+}
