@@ -36,7 +36,7 @@ fn main() {
         "test" => test(),
         "setup" => setup::all(),
         "data" => dataset::assemble().map(drop),
-        "train" => train_default().map(drop),
+        "train" => build_native().and_then(|()| train_default()).map(drop),
         "wasm" => wasm::build().map(drop),
         "serve" => serve(),
         _ => {
@@ -71,8 +71,24 @@ fn default_pack_in_www() -> PathBuf {
     root().join("www").join("packs").join("default.veilpack")
 }
 
+/// One native build serves the tests and the tools: cargo unifies features per invocation, so a
+/// separate `cargo run -p veil-train` would compile burn a second time. CPU only: without default
+/// features the trainer leaves out its wgpu backend, which neither CI nor the default pack needs.
+const NATIVE_BUILD: [&str; 6] = ["--workspace", "--exclude", "veil-wasm", "--all-targets", "--no-default-features", "--quiet"];
+
+fn build_native() -> anyhow::Result<()> {
+    cargo(&[&["test", "--no-run"], NATIVE_BUILD.as_slice()].concat())
+}
+
+/// The trainer binary that [`build_native`] made.
+fn veil_train() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
+    target.join("debug").join("veil-train")
+}
+
 fn demo() -> anyhow::Result<()> {
     setup::all()?;
+    build_native()?;
     let pack = train_default()?;
     let sizes = wasm::build()?;
     publish_pack(&pack)?;
@@ -87,7 +103,7 @@ fn demo() -> anyhow::Result<()> {
 
 fn test() -> anyhow::Result<()> {
     setup::all()?;
-    cargo(&["test", "--workspace", "--all-targets"])?;
+    cargo(&[&["test"], NATIVE_BUILD.as_slice()].concat())?;
     let pack = train_default()?;
     wasm::build()?;
     publish_pack(&pack)?;
@@ -105,8 +121,8 @@ fn train_default() -> anyhow::Result<PathBuf> {
     let run_dir = default_run_dir();
     let data_arg = data.display().to_string();
     let out_arg = run_dir.display().to_string();
-    cargo(&[
-        "run", "--quiet", "--package", "veil-train", "--", "train",
+    run(&veil_train().display().to_string(), &[
+        "train",
         "--data", &data_arg,
         "--out", &out_arg,
         "--overwrite",
@@ -118,7 +134,7 @@ fn train_default() -> anyhow::Result<PathBuf> {
         "--keyword", "fantasy",
         "--epochs", "10",
         "--seed", "42",
-    ])?;
+    ], &root())?;
     Ok(run_dir.join("filter.veilpack"))
 }
 
@@ -138,13 +154,13 @@ fn native_parity_predictions(pack: &Path) -> anyhow::Result<()> {
         bail!("the default dataset's test split has only {} images; parity needs {}", images.len(), dataset::PARITY_IMAGES);
     }
     let pack_arg = pack.display().to_string();
-    let mut args: Vec<String> = ["run", "--quiet", "--package", "veil-train", "--", "predict", "--json", "--pack", &pack_arg]
+    let mut args: Vec<String> = ["predict", "--json", "--pack", &pack_arg]
         .iter()
         .map(|s| s.to_string())
         .collect();
     args.extend(images.iter().map(|p| p.display().to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let output = shell::cargo_output(&args)?;
+    let output = shell::output(&veil_train().display().to_string(), &args, &root())?;
     let out = work_dir().join("parity-native.jsonl");
     fs::write(&out, output).with_context(|| format!("cannot write {}", out.display()))?;
     Ok(())

@@ -48,10 +48,6 @@ pub fn cargo(args: &[&str]) -> anyhow::Result<()> {
     run(&cargo_program(), args, &root())
 }
 
-pub fn cargo_output(args: &[&str]) -> anyhow::Result<Vec<u8>> {
-    output(&cargo_program(), args, &root())
-}
-
 /// The cargo that runs xtask, so nested builds use the same toolchain.
 fn cargo_program() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())

@@ -12,6 +12,9 @@
 //! | 24            | m    | metadata, JSON ([`PackMetadata`])               |
 //! | 24 + m        | w    | weights, burnpack (burn's own record format)    |
 //! | 24 + m + w    | 32   | SHA-256 of every byte before it                 |
+//!
+//! The header and the trailing checksum keep this layout in every format version, so a pack of
+//! any version is verified before anything version-specific is read.
 
 use burn::module::Module;
 use burn::prelude::Device;
@@ -178,12 +181,6 @@ impl FilterPack {
         }
         let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
         let version = u32_at(8);
-        if version > FORMAT_VERSION || version == 0 {
-            return Err(PackError::UnsupportedVersion {
-                found: version,
-                supported: FORMAT_VERSION,
-            });
-        }
         let metadata_len = u32_at(12) as usize;
         let weights_len = u64::from_le_bytes(bytes[16..24].try_into().unwrap());
         let expected = (HEADER_LEN as u64)
@@ -202,6 +199,14 @@ impl FilterPack {
         let body_len = bytes.len() - CHECKSUM_LEN;
         if Sha256::digest(&bytes[..body_len]).as_slice() != &bytes[body_len..] {
             return Err(PackError::ChecksumMismatch);
+        }
+        // Only an intact file can be trusted to name its version: a damaged version field is
+        // corruption, not a pack from the future.
+        if version > FORMAT_VERSION || version == 0 {
+            return Err(PackError::UnsupportedVersion {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
         }
         if metadata_len > MAX_METADATA_LEN {
             return Err(PackError::BadMetadata(format!(

@@ -137,7 +137,11 @@ fn every_truncation_is_refused() {
 #[test]
 fn a_future_format_version_asks_for_an_update() {
     let (mut bytes, _) = pack_bytes();
+    // What a genuine future pack looks like: another version number, an intact checksum.
     bytes[8..12].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
+    let body_len = bytes.len() - 32;
+    let checksum = <sha2::Sha256 as sha2::Digest>::digest(&bytes[..body_len]);
+    bytes[body_len..].copy_from_slice(&checksum);
     let error = FilterPack::from_bytes(&bytes).unwrap_err();
     assert_eq!(
         error,
@@ -147,6 +151,13 @@ fn a_future_format_version_asks_for_an_update() {
         }
     );
     assert!(error.to_string().contains("update Veil"), "{error}");
+}
+
+#[test]
+fn a_damaged_version_field_is_corruption_not_the_future() {
+    let (mut bytes, _) = pack_bytes();
+    bytes[9] ^= 0x40;
+    assert_eq!(FilterPack::from_bytes(&bytes).unwrap_err(), PackError::ChecksumMismatch);
 }
 
 #[test]
