@@ -30,9 +30,12 @@ async function judge(file) {
   picture.src = URL.createObjectURL(file);
   picture.alt = file.name;
   picture.className = "veiled"; // hidden until judged safe: never show first, judge later
+  const frame = document.createElement("div");
+  frame.className = "thumb"; // clips the blur to the thumbnail
+  frame.append(picture);
   const text = document.createElement("span");
   text.textContent = `${file.name}: judging…`;
-  item.append(picture, text);
+  item.append(frame, text);
   $("results").prepend(item);
   try {
     const bytes = new Uint8Array(await file.arrayBuffer());

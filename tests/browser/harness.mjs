@@ -3,6 +3,7 @@
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
@@ -10,7 +11,7 @@ export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const WORK = `${ROOT}target/veil/`;
 export const CHROMIUM = "/usr/bin/chromium";
 
-function freePort() {
+export function freePort() {
   return new Promise((resolve, reject) => {
     const probe = createServer();
     probe.once("error", reject);
@@ -21,18 +22,18 @@ function freePort() {
   });
 }
 
-/** Serves www/ until `close()`; resolves once the server answers. */
-export async function serveWww() {
+/** Serves `directory` (default www/) until `close()`; resolves once the server answers. */
+export async function serveWww(directory = `${ROOT}www`) {
   const port = await freePort();
   const server = spawn(
     "python3",
-    ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", `${ROOT}www`],
+    ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", directory],
     { stdio: "ignore" },
   );
   const url = `http://127.0.0.1:${port}`;
   for (let attempt = 0; attempt < 100; attempt++) {
     try {
-      if ((await fetch(`${url}/index.html`)).ok) return { url, close: () => server.kill() };
+      if ((await fetch(`${url}/`)).ok) return { url, close: () => server.kill() };
     } catch {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -54,6 +55,21 @@ export function launchChromium() {
       "--disable-sync",
     ],
   });
+}
+
+/** For a test file: starts the server and the browser before its tests and stops them after.
+ * Returns an object whose `server` and `browser` are set once the tests run. */
+export function withPlayground() {
+  const context = {};
+  before(async () => {
+    context.server = await serveWww();
+    context.browser = await launchChromium();
+  });
+  after(async () => {
+    await context.browser?.close();
+    context.server?.close();
+  });
+  return context;
 }
 
 /** Opens the playground and waits until its default filter is loaded. */

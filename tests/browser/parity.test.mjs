@@ -3,21 +3,11 @@
 // must give the same probabilities for the same held-out images.
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
-import { after, before, test } from "node:test";
-import { WORK, launchChromium, nativePredictions, openPlayground, serveWww } from "./harness.mjs";
+import { test } from "node:test";
+import { WORK, nativePredictions, openPlayground, withPlayground } from "./harness.mjs";
 
 const TOLERANCE = 1e-4;
-let server;
-let browser;
-
-before(async () => {
-  server = await serveWww();
-  browser = await launchChromium();
-});
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
+const env = withPlayground();
 
 function maxDifference(expected, actual) {
   let worst = 0;
@@ -35,7 +25,7 @@ test("native CPU, browser WebGPU and browser CPU agree within 1e-4 on 20 held-ou
     JSON.parse(readFileSync(`${WORK}runs/default/test-predictions.json`, "utf8")).map((p) => [p.file, p.scores]),
   );
   const images = native.map((n) => readFileSync(n.file).toString("base64"));
-  const { page } = await openPlayground(browser, server.url);
+  const { page } = await openPlayground(env.browser, env.server.url);
 
   const browserResults = await page.evaluate(async (images) => {
     const { VeilFilter } = await import("/pkg/veil_wasm.js");

@@ -2,26 +2,16 @@
 // keep the good one.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { after, before, test } from "node:test";
-import { ROOT, launchChromium, nativePredictions, openPlayground, serveWww } from "./harness.mjs";
+import { test } from "node:test";
+import { ROOT, nativePredictions, openPlayground, withPlayground } from "./harness.mjs";
 
-let server;
-let browser;
-
-before(async () => {
-  server = await serveWww();
-  browser = await launchChromium();
-});
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
+const env = withPlayground();
 
 const VERDICT = /: (\S+) \d+\.\d% · (shown|hidden \(click to reveal\)) · (webgpu|cpu) · \d+\.\d ms$/;
 
 test("picking an image shows its label, probability, backend and time", async () => {
   const [first] = nativePredictions();
-  const { page, errors } = await openPlayground(browser, server.url);
+  const { page, errors } = await openPlayground(env.browser, env.server.url);
   await page.setInputFiles("#image-file", first.file);
   const row = page.locator("#results li[data-label]");
   await row.waitFor({ timeout: 60_000 });
@@ -38,7 +28,7 @@ test("a corrupt pack is refused with a message and the loaded filter keeps worki
   const pack = readFileSync(`${ROOT}www/packs/default.veilpack`);
   const damaged = Buffer.from(pack);
   damaged[damaged.length >> 1] ^= 0xff;
-  const { page } = await openPlayground(browser, server.url);
+  const { page } = await openPlayground(env.browser, env.server.url);
   const before = await page.textContent("#pack-status");
   await page.setInputFiles("#pack-file", { name: "damaged.veilpack", mimeType: "application/octet-stream", buffer: damaged });
   await page.waitForSelector("#error:not([hidden])");
@@ -51,7 +41,7 @@ test("a corrupt pack is refused with a message and the loaded filter keeps worki
 });
 
 test("a file that is not an image gets an error line, not a broken page", async () => {
-  const { page, errors } = await openPlayground(browser, server.url);
+  const { page, errors } = await openPlayground(env.browser, env.server.url);
   await page.setInputFiles("#image-file", { name: "notes.png", mimeType: "image/png", buffer: Buffer.from("not a png at all") });
   const row = page.locator("#results li[data-error]");
   await row.waitFor({ timeout: 30_000 });

@@ -23,7 +23,8 @@ const USAGE: &str = "usage: cargo xtask <task>
   data    assemble the default dataset from Debian packages
   train   train the default filter pack from the default dataset
   wasm    build the wasm module into www/pkg and print its sizes
-  serve   serve www/ on http://127.0.0.1:8787";
+  serve   serve www/ on http://127.0.0.1:8787
+  bench   measure per-image latency in headless Chromium against TensorFlow.js";
 
 /// Where the playground is served.
 const SERVE_ADDRESS: &str = "127.0.0.1";
@@ -39,6 +40,7 @@ fn main() {
         "train" => build_native().and_then(|()| train_default()).map(drop),
         "wasm" => wasm::build().map(drop),
         "serve" => serve(),
+        "bench" => bench(),
         _ => {
             eprintln!("{USAGE}");
             std::process::exit(2);
@@ -88,10 +90,7 @@ fn veil_train() -> PathBuf {
 
 fn demo() -> anyhow::Result<()> {
     setup::all()?;
-    build_native()?;
-    let pack = train_default()?;
-    let sizes = wasm::build()?;
-    publish_pack(&pack)?;
+    let (pack, sizes) = build_page()?;
     println!();
     println!("Veil is built.");
     println!("  default filter pack: {} ({} bytes)", pack.display(), fs::metadata(&pack)?.len());
@@ -101,12 +100,25 @@ fn demo() -> anyhow::Result<()> {
     serve()
 }
 
+/// Builds what the page needs: the native trainer, the default pack, the wasm module.
+fn build_page() -> anyhow::Result<(PathBuf, wasm::Sizes)> {
+    build_native()?;
+    let pack = train_default()?;
+    let sizes = wasm::build()?;
+    publish_pack(&pack)?;
+    Ok((pack, sizes))
+}
+
+fn bench() -> anyhow::Result<()> {
+    setup::all()?;
+    build_page()?;
+    run("node", &["tests/browser/latency-bench.mjs"], &root())
+}
+
 fn test() -> anyhow::Result<()> {
     setup::all()?;
     cargo(&[&["test"], NATIVE_BUILD.as_slice()].concat())?;
-    let pack = train_default()?;
-    wasm::build()?;
-    publish_pack(&pack)?;
+    let (pack, _) = build_page()?;
     native_parity_predictions(&pack)?;
     run(
         "node",
