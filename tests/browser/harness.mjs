@@ -72,11 +72,13 @@ export function withPlayground() {
   return context;
 }
 
-/** Opens the playground and waits until its default filter is loaded. */
-export async function openPlayground(browser, url) {
+/** Opens the playground and waits until its default filter is loaded. `prepare(page)` runs
+ * before the page loads (to change what the browser offers it). */
+export async function openPlayground(browser, url, prepare = async () => {}) {
   const page = await browser.newPage();
   const errors = [];
   page.on("pageerror", (error) => errors.push(error));
+  await prepare(page);
   await page.goto(`${url}/index.html`);
   await page.waitForSelector("body[data-state=ready], body[data-state=error]", { timeout: 120_000 });
   const state = await page.getAttribute("body", "data-state");

@@ -48,3 +48,18 @@ test("a file that is not an image gets an error line, not a broken page", async 
   assert.match(await row.textContent(), /notes\.png: could not decode the image/);
   assert.deepEqual(errors, []);
 });
+
+test("without WebGPU the page runs the filter on the CPU and says why", async () => {
+  const hideWebGpu = (page) =>
+    page.addInitScript(() => Object.defineProperty(Navigator.prototype, "gpu", { get: () => undefined }));
+  const { page, errors } = await openPlayground(env.browser, env.server.url, hideWebGpu);
+  assert.equal(await page.getAttribute("body", "data-backend"), "cpu");
+  assert.match(await page.textContent("#pack-status"), /WebGPU unavailable: this browser exposes no WebGPU/);
+  const [first] = nativePredictions();
+  await page.setInputFiles("#image-file", first.file);
+  const row = page.locator("#results li[data-label]");
+  await row.waitFor({ timeout: 60_000 });
+  assert.equal(await row.getAttribute("data-backend"), "cpu");
+  assert.equal(await row.getAttribute("data-label"), first.verdict.label);
+  assert.deepEqual(errors, []);
+});

@@ -48,7 +48,7 @@ pub fn build() -> anyhow::Result<Sizes> {
     let module_arg = module.display().to_string();
     run(
         &root.join("node_modules/.bin/wasm-opt").display().to_string(),
-        &["-O3", "--enable-bulk-memory", "--enable-nontrapping-float-to-int", "--enable-sign-ext", "--enable-mutable-globals", "--enable-reference-types", "--enable-multivalue", &module_arg, "-o", &module_arg],
+        &["-O3", "--enable-bulk-memory", "--enable-nontrapping-float-to-int", "--enable-sign-ext", "--enable-mutable-globals", "--enable-reference-types", "--enable-multivalue", "--enable-simd", &module_arg, "-o", &module_arg],
         &root,
     )?;
     let optimized_bytes = fs::read(&module)?;
