@@ -53,7 +53,12 @@ pub fn classes(data: &Path) -> anyhow::Result<Vec<String>> {
 }
 
 /// Loads `DIR/<split>/<class>/*` for every class. A missing class folder is an empty class.
-pub fn load_split(data: &Path, split: &str, classes: &[String], size: usize) -> anyhow::Result<Split> {
+pub fn load_split(
+    data: &Path,
+    split: &str,
+    classes: &[String],
+    size: usize,
+) -> anyhow::Result<Split> {
     let mut files = Vec::new();
     for (label, class) in classes.iter().enumerate() {
         let folder = data.join(split).join(class);

@@ -25,7 +25,11 @@ const LOG_FILE: &str = "log.csv";
 const TEST_PREDICTIONS_FILE: &str = "test-predictions.json";
 
 #[derive(Parser)]
-#[command(name = "veil-train", version, about = "Train and run Veil filter packs")]
+#[command(
+    name = "veil-train",
+    version,
+    about = "Train and run Veil filter packs"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -117,13 +121,17 @@ fn device(backend: BackendArg) -> anyhow::Result<Device> {
 #[cfg(feature = "wgpu")]
 fn wgpu_device() -> anyhow::Result<Device> {
     Device::wgpu_options().init().map_err(|error| {
-        anyhow::anyhow!("no usable GPU through wgpu ({error}); use --backend cpu to train on the CPU")
+        anyhow::anyhow!(
+            "no usable GPU through wgpu ({error}); use --backend cpu to train on the CPU"
+        )
     })
 }
 
 #[cfg(not(feature = "wgpu"))]
 fn wgpu_device() -> anyhow::Result<Device> {
-    bail!("this veil-train was built without the `wgpu` feature; rebuild with it or use --backend cpu")
+    bail!(
+        "this veil-train was built without the `wgpu` feature; rebuild with it or use --backend cpu"
+    )
 }
 
 #[cfg(feature = "cuda")]
@@ -133,7 +141,9 @@ fn cuda_device() -> anyhow::Result<Device> {
 
 #[cfg(not(feature = "cuda"))]
 fn cuda_device() -> anyhow::Result<Device> {
-    bail!("this veil-train was built without the `cuda` feature; rebuild with `--features cuda` or use --backend cpu")
+    bail!(
+        "this veil-train was built without the `cuda` feature; rebuild with `--features cuda` or use --backend cpu"
+    )
 }
 
 fn main() {
@@ -159,7 +169,10 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let classes = data::classes(&args.data)?;
     if let Some(unknown) = args.flagged.iter().find(|label| !classes.contains(label)) {
-        bail!("--flag {unknown:?} is not a class of {}; the classes are {classes:?}", args.data.display());
+        bail!(
+            "--flag {unknown:?} is not a class of {}; the classes are {classes:?}",
+            args.data.display()
+        );
     }
     let architecture = Architecture::ConvStack(ConvStackConfig {
         input_size: args.input_size,
@@ -172,7 +185,10 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         .validate()
         .map_err(|problem| anyhow::anyhow!("bad architecture: {problem}"))?;
     if args.out.exists() && !args.overwrite {
-        bail!("{} already exists; choose another --out or pass --overwrite to replace it", args.out.display());
+        bail!(
+            "{} already exists; choose another --out or pass --overwrite to replace it",
+            args.out.display()
+        );
     }
     let device = device(args.backend)?;
 
@@ -182,18 +198,32 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
     let test = data::load_split(&args.data, "test", &classes, size)?;
     for (name, split) in [("train", &train), ("valid", &validation), ("test", &test)] {
         let counts = data::class_counts(&split.examples, classes.len());
-        let per_class: Vec<String> = classes.iter().zip(&counts).map(|(c, n)| format!("{c} {n}")).collect();
-        eprintln!("{name}: {} images ({})", split.examples.len(), per_class.join(", "));
+        let per_class: Vec<String> = classes
+            .iter()
+            .zip(&counts)
+            .map(|(c, n)| format!("{c} {n}"))
+            .collect();
+        eprintln!(
+            "{name}: {} images ({})",
+            split.examples.len(),
+            per_class.join(", ")
+        );
         for (path, reason) in &split.skipped {
             eprintln!("  skipped {}: {reason}", path.display());
         }
     }
     let train_counts = data::class_counts(&train.examples, classes.len());
     if let Some(empty) = classes.iter().zip(&train_counts).find(|(_, n)| **n == 0) {
-        bail!("train/{} has no readable images; every class needs training examples", empty.0);
+        bail!(
+            "train/{} has no readable images; every class needs training examples",
+            empty.0
+        );
     }
     if validation.examples.is_empty() {
-        bail!("{}/valid/ has no readable images; add a valid/<class>/ folder per class", args.data.display());
+        bail!(
+            "{}/valid/ has no readable images; add a valid/<class>/ folder per class",
+            args.data.display()
+        );
     }
 
     let config = TrainingConfig {
@@ -204,7 +234,13 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         seed: args.seed,
     };
     let mut log = Vec::new();
-    let trained = training::train(&config, &device, &train.examples, &validation.examples, &mut log)?;
+    let trained = training::train(
+        &config,
+        &device,
+        &train.examples,
+        &validation.examples,
+        &mut log,
+    )?;
 
     let flagged_indices: Vec<usize> = classes
         .iter()
@@ -239,26 +275,41 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         created_by: format!("veil-train {}", env!("CARGO_PKG_VERSION")),
     };
     let pack = FilterPack::from_model(metadata, &trained.model)?;
-    let test_rows = training::probabilities(&trained.model, &test.examples, size, config.batch_size, &device)?;
+    let test_rows = training::probabilities(
+        &trained.model,
+        &test.examples,
+        size,
+        config.batch_size,
+        &device,
+    )?;
     let predictions: Vec<Prediction> = test
         .examples
         .iter()
         .zip(&test_rows)
         .map(|(example, row)| Prediction {
-            file: example.path.strip_prefix(&args.data).unwrap_or(&example.path).to_path_buf(),
+            file: example
+                .path
+                .strip_prefix(&args.data)
+                .unwrap_or(&example.path)
+                .to_path_buf(),
             scores: classes.iter().cloned().zip(row.iter().copied()).collect(),
         })
         .collect();
 
     // Everything is computed: only now touch the run folder, so a failed run loses nothing.
     if args.out.exists() {
-        fs::remove_dir_all(&args.out).with_context(|| format!("cannot replace {}", args.out.display()))?;
+        fs::remove_dir_all(&args.out)
+            .with_context(|| format!("cannot replace {}", args.out.display()))?;
     }
-    fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
     let pack_path = args.out.join(PACK_FILE);
     write_file(&pack_path, &pack.to_bytes())?;
     write_file(&args.out.join(LOG_FILE), &log)?;
-    write_file(&args.out.join(TEST_PREDICTIONS_FILE), &serde_json::to_vec_pretty(&predictions)?)?;
+    write_file(
+        &args.out.join(TEST_PREDICTIONS_FILE),
+        &serde_json::to_vec_pretty(&predictions)?,
+    )?;
 
     let summary = &pack.metadata.training;
     let points = &pack.metadata.operating_points;
@@ -295,7 +346,10 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
 }
 
 fn run_predict(args: PredictArgs) -> anyhow::Result<()> {
-    let strictness: Strictness = args.strictness.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    let strictness: Strictness = args
+        .strictness
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!(e))?;
     let pack = read_pack(&args.pack)?;
     let classifier = Classifier::new(&pack, &device(args.backend)?)?;
     let labels = &pack.metadata.labels;
@@ -304,14 +358,18 @@ fn run_predict(args: PredictArgs) -> anyhow::Result<()> {
             .map_err(anyhow::Error::from)
             .and_then(|bytes| Ok(preprocess::decode(&bytes)?))
             .with_context(|| format!("cannot read {}", path.display()))?;
-        let verdict = pollster::block_on(classifier.classify(std::slice::from_ref(&image), strictness))?
-            .pop()
-            .expect("one verdict per image");
+        let verdict =
+            pollster::block_on(classifier.classify(std::slice::from_ref(&image), strictness))?
+                .pop()
+                .expect("one verdict per image");
         if args.json {
             let line = serde_json::json!({ "file": path, "verdict": verdict });
             println!("{line}");
         } else {
-            let scores: Vec<String> = labels.iter().map(|l| format!("{l} {:.4}", verdict.scores[l])).collect();
+            let scores: Vec<String> = labels
+                .iter()
+                .map(|l| format!("{l} {:.4}", verdict.scores[l]))
+                .collect();
             println!(
                 "{}: {}{} ({})",
                 path.display(),
@@ -326,7 +384,13 @@ fn run_predict(args: PredictArgs) -> anyhow::Result<()> {
 
 fn read_pack(path: &Path) -> anyhow::Result<FilterPack> {
     let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    FilterPack::from_bytes(&bytes).with_context(|| format!("{} is not a usable .{} file", path.display(), pack::EXTENSION))
+    FilterPack::from_bytes(&bytes).with_context(|| {
+        format!(
+            "{} is not a usable .{} file",
+            path.display(),
+            pack::EXTENSION
+        )
+    })
 }
 
 /// Writes through a temporary file and a rename, so a crash never leaves half a file.

@@ -60,7 +60,10 @@ pub fn train(
         order.shuffle(&mut rng);
         let (mut loss_sum, mut seen) = (0.0f64, 0usize);
         // A batch of one has no batch statistics for BatchNorm to learn from: drop it.
-        for chunk in order.chunks(config.batch_size).filter(|chunk| chunk.len() > 1) {
+        for chunk in order
+            .chunks(config.batch_size)
+            .filter(|chunk| chunk.len() > 1)
+        {
             let inputs: Vec<Vec<f32>> = chunk
                 .iter()
                 .map(|&i| augment(&train[i].input, size, &mut rng))

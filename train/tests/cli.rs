@@ -31,7 +31,11 @@ fn stripes(vertical: bool, phase: u32) -> RgbaImage {
     RgbaImage::from_fn(48, 40, |x, y| {
         let along = if vertical { x } else { y };
         let on = (along + phase) / 4 % 2 == 0;
-        image::Rgba(if on { [220, 60, 30, 255] } else { [30, 40, 110, 255] })
+        image::Rgba(if on {
+            [220, 60, 30, 255]
+        } else {
+            [30, 40, 110, 255]
+        })
     })
 }
 
@@ -42,7 +46,9 @@ fn write_dataset(root: &Path, per_class: u32) {
             let folder = root.join(split).join(class);
             fs::create_dir_all(&folder).unwrap();
             for i in 0..per_class {
-                stripes(vertical, i * 3 + u32::from(split == "valid")).save(folder.join(format!("{i}.png"))).unwrap();
+                stripes(vertical, i * 3 + u32::from(split == "valid"))
+                    .save(folder.join(format!("{i}.png")))
+                    .unwrap();
             }
         }
     }
@@ -60,18 +66,39 @@ fn trains_a_pack_that_predicts_and_skips_unreadable_files() {
     fs::write(data.join("train/vertical/broken.png"), b"not a png").unwrap();
     let out = dir.join("run");
     let result = veil_train(&[
-        "train", "--data", &arg(&data), "--out", &arg(&out), "--flag", "vertical",
-        "--epochs", "6", "--input-size", "32", "--dense", "16", "--batch-size", "8",
-        "--keyword", "stripes",
+        "train",
+        "--data",
+        &arg(&data),
+        "--out",
+        &arg(&out),
+        "--flag",
+        "vertical",
+        "--epochs",
+        "6",
+        "--input-size",
+        "32",
+        "--dense",
+        "16",
+        "--batch-size",
+        "8",
+        "--keyword",
+        "stripes",
     ]);
     let log = stderr(&result);
     assert!(result.status.success(), "{log}");
-    assert!(log.contains("skipped") && log.contains("broken.png"), "the broken file is listed: {log}");
+    assert!(
+        log.contains("skipped") && log.contains("broken.png"),
+        "the broken file is listed: {log}"
+    );
     for file in ["filter.veilpack", "log.csv", "test-predictions.json"] {
         assert!(out.join(file).is_file(), "{file} written");
     }
     let log_csv = fs::read_to_string(out.join("log.csv")).unwrap();
-    assert_eq!(log_csv.lines().count(), 7, "a header and six epochs: {log_csv}");
+    assert_eq!(
+        log_csv.lines().count(),
+        7,
+        "a header and six epochs: {log_csv}"
+    );
 
     // The pack judges unseen stripes correctly (the task is easy; a broken pipeline is not).
     let unseen = dir.join("unseen");
@@ -79,7 +106,13 @@ fn trains_a_pack_that_predicts_and_skips_unreadable_files() {
     let (vertical, horizontal) = (unseen.join("v.png"), unseen.join("h.png"));
     stripes(true, 1).save(&vertical).unwrap();
     stripes(false, 2).save(&horizontal).unwrap();
-    let predicted = veil_train(&["predict", "--pack", &arg(&out.join("filter.veilpack")), &arg(&vertical), &arg(&horizontal)]);
+    let predicted = veil_train(&[
+        "predict",
+        "--pack",
+        &arg(&out.join("filter.veilpack")),
+        &arg(&vertical),
+        &arg(&horizontal),
+    ]);
     assert!(predicted.status.success(), "{}", stderr(&predicted));
     let stdout = String::from_utf8_lossy(&predicted.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
@@ -90,9 +123,21 @@ fn trains_a_pack_that_predicts_and_skips_unreadable_files() {
 #[test]
 fn an_empty_dataset_folder_says_what_a_dataset_looks_like() {
     let dir = scratch("empty");
-    let result = veil_train(&["train", "--data", &arg(&dir), "--out", &arg(&dir.join("run")), "--flag", "x"]);
+    let result = veil_train(&[
+        "train",
+        "--data",
+        &arg(&dir),
+        "--out",
+        &arg(&dir.join("run")),
+        "--flag",
+        "x",
+    ]);
     assert!(!result.status.success());
-    assert!(stderr(&result).contains("train/<class>/"), "{}", stderr(&result));
+    assert!(
+        stderr(&result).contains("train/<class>/"),
+        "{}",
+        stderr(&result)
+    );
     assert!(!dir.join("run").exists(), "nothing is written");
 }
 
@@ -100,19 +145,44 @@ fn an_empty_dataset_folder_says_what_a_dataset_looks_like() {
 fn one_class_only_is_refused() {
     let dir = scratch("one-class");
     fs::create_dir_all(dir.join("train/show")).unwrap();
-    let result = veil_train(&["train", "--data", &arg(&dir), "--out", &arg(&dir.join("run")), "--flag", "show"]);
+    let result = veil_train(&[
+        "train",
+        "--data",
+        &arg(&dir),
+        "--out",
+        &arg(&dir.join("run")),
+        "--flag",
+        "show",
+    ]);
     assert!(!result.status.success());
-    assert!(stderr(&result).contains("needs at least two"), "{}", stderr(&result));
+    assert!(
+        stderr(&result).contains("needs at least two"),
+        "{}",
+        stderr(&result)
+    );
 }
 
 #[test]
 fn an_unknown_flag_class_lists_the_real_ones() {
     let dir = scratch("unknown-flag");
     write_dataset(&dir.join("data"), 1);
-    let result = veil_train(&["train", "--data", &arg(&dir.join("data")), "--out", &arg(&dir.join("run")), "--flag", "diagonal"]);
+    let result = veil_train(&[
+        "train",
+        "--data",
+        &arg(&dir.join("data")),
+        "--out",
+        &arg(&dir.join("run")),
+        "--flag",
+        "diagonal",
+    ]);
     assert!(!result.status.success());
     let message = stderr(&result);
-    assert!(message.contains("\"diagonal\"") && message.contains("horizontal") && message.contains("vertical"), "{message}");
+    assert!(
+        message.contains("\"diagonal\"")
+            && message.contains("horizontal")
+            && message.contains("vertical"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -122,9 +192,21 @@ fn a_previous_run_is_never_overwritten_without_asking() {
     let out = dir.join("run");
     fs::create_dir_all(&out).unwrap();
     fs::write(out.join("filter.veilpack"), b"precious").unwrap();
-    let result = veil_train(&["train", "--data", &arg(&dir.join("data")), "--out", &arg(&out), "--flag", "vertical"]);
+    let result = veil_train(&[
+        "train",
+        "--data",
+        &arg(&dir.join("data")),
+        "--out",
+        &arg(&out),
+        "--flag",
+        "vertical",
+    ]);
     assert!(!result.status.success());
-    assert!(stderr(&result).contains("--overwrite"), "{}", stderr(&result));
+    assert!(
+        stderr(&result).contains("--overwrite"),
+        "{}",
+        stderr(&result)
+    );
     assert_eq!(fs::read(out.join("filter.veilpack")).unwrap(), b"precious");
 }
 
@@ -138,5 +220,8 @@ fn a_corrupt_pack_is_named_in_the_error() {
     let result = veil_train(&["predict", "--pack", &arg(&pack), &arg(&image)]);
     assert!(!result.status.success());
     let message = stderr(&result);
-    assert!(message.contains("bad.veilpack") && message.contains("truncated"), "{message}");
+    assert!(
+        message.contains("bad.veilpack") && message.contains("truncated"),
+        "{message}"
+    );
 }

@@ -97,10 +97,17 @@ pub fn assemble() -> anyhow::Result<PathBuf> {
     let mut counts: BTreeMap<(String, &str), usize> = BTreeMap::new();
     for source in &SOURCES {
         let files = image_files(Path::new(source.root)).with_context(|| {
-            format!("the {} package seems missing (run `cargo xtask setup`)", source.package)
+            format!(
+                "the {} package seems missing (run `cargo xtask setup`)",
+                source.package
+            )
         })?;
         if files.is_empty() {
-            bail!("no images under {}: is the {} package installed?", source.root, source.package);
+            bail!(
+                "no images under {}: is the {} package installed?",
+                source.root,
+                source.package
+            );
         }
         for (group, path) in groups(source, &files) {
             let split = split_of(&format!("{}/{group}", source.package));
@@ -129,7 +136,10 @@ pub fn assemble() -> anyhow::Result<PathBuf> {
     }
     fs::write(dir.join("manifest.tsv"), manifest)?;
     fs::write(&marker, DATASET_VERSION)?;
-    let summary: Vec<String> = counts.iter().map(|((split, class), n)| format!("{split}/{class} {n}")).collect();
+    let summary: Vec<String> = counts
+        .iter()
+        .map(|((split, class), n)| format!("{split}/{class} {n}"))
+        .collect();
     eprintln!("assembled {} ({})", dir.display(), summary.join(", "));
     Ok(dir)
 }
@@ -148,7 +158,11 @@ pub fn parity_images() -> anyhow::Result<Vec<PathBuf>> {
         if chosen.len() >= PARITY_IMAGES || per_class.iter().all(|files| index >= files.len()) {
             break;
         }
-        chosen.extend(per_class.iter().filter_map(|files| files.get(index).cloned()));
+        chosen.extend(
+            per_class
+                .iter()
+                .filter_map(|files| files.get(index).cloned()),
+        );
     }
     chosen.truncate(PARITY_IMAGES);
     Ok(chosen)
@@ -188,15 +202,24 @@ fn groups(source: &Source, files: &[PathBuf]) -> BTreeMap<String, PathBuf> {
 }
 
 fn wallpaper_group(relative: &Path) -> String {
-    let mut parts = relative.components().map(|c| c.as_os_str().to_string_lossy().into_owned());
+    let mut parts = relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned());
     let first = parts.next().unwrap_or_default();
     if relative.components().count() > 2 {
         // plasma: <Name>/contents/images/<W>x<H>.jpg
         return first;
     }
-    let stem = relative.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+    let stem = relative
+        .file_stem()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
     let stem = stem.trim_end_matches(|c: char| c.is_ascii_digit() || c == 'x' || c == '_');
-    let stem = stem.strip_suffix("-d").or_else(|| stem.strip_suffix("-l")).unwrap_or(stem);
+    let stem = stem
+        .strip_suffix("-d")
+        .or_else(|| stem.strip_suffix("-l"))
+        .unwrap_or(stem);
     match relative.parent().filter(|p| !p.as_os_str().is_empty()) {
         Some(parent) => format!("{}/{stem}", parent.display()),
         None => stem.to_string(),
@@ -227,7 +250,8 @@ fn write_crops(path: &Path, folder: &Path, stem: &str) -> anyhow::Result<Vec<Str
         );
         let name = format!("{stem}--{index}.jpg");
         let file = fs::File::create(folder.join(&name))?;
-        JpegEncoder::new_with_quality(std::io::BufWriter::new(file), JPEG_QUALITY).encode_image(&resized)?;
+        JpegEncoder::new_with_quality(std::io::BufWriter::new(file), JPEG_QUALITY)
+            .encode_image(&resized)?;
         names.push(name);
     }
     Ok(names)
@@ -238,7 +262,9 @@ fn image_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(folder) = pending.pop() {
-        for entry in fs::read_dir(&folder).with_context(|| format!("cannot read {}", folder.display()))? {
+        for entry in
+            fs::read_dir(&folder).with_context(|| format!("cannot read {}", folder.display()))?
+        {
             let path = entry?.path();
             if path.is_dir() {
                 pending.push(path);
@@ -252,7 +278,10 @@ fn image_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 fn extension(path: &Path) -> String {
-    path.extension().unwrap_or_default().to_string_lossy().to_ascii_lowercase()
+    path.extension()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .to_ascii_lowercase()
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -60,6 +60,11 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Cargo's target directory (honours `CARGO_TARGET_DIR`).
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
+}
+
 /// Build outputs that are not shipped live under `target/veil`.
 pub fn work_dir() -> PathBuf {
     root().join("target").join("veil")
@@ -76,7 +81,14 @@ fn default_pack_in_www() -> PathBuf {
 /// One native build serves the tests and the tools: cargo unifies features per invocation, so a
 /// separate `cargo run -p veil-train` would compile burn a second time. CPU only: without default
 /// features the trainer leaves out its wgpu backend, which neither CI nor the default pack needs.
-const NATIVE_BUILD: [&str; 6] = ["--workspace", "--exclude", "veil-wasm", "--all-targets", "--no-default-features", "--quiet"];
+const NATIVE_BUILD: [&str; 6] = [
+    "--workspace",
+    "--exclude",
+    "veil-wasm",
+    "--all-targets",
+    "--no-default-features",
+    "--quiet",
+];
 
 fn build_native() -> anyhow::Result<()> {
     cargo(&[&["test", "--no-run"], NATIVE_BUILD.as_slice()].concat())
@@ -84,8 +96,7 @@ fn build_native() -> anyhow::Result<()> {
 
 /// The trainer binary that [`build_native`] made.
 fn veil_train() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
-    target.join("debug").join("veil-train")
+    target_dir().join("debug").join("veil-train")
 }
 
 fn demo() -> anyhow::Result<()> {
@@ -93,9 +104,16 @@ fn demo() -> anyhow::Result<()> {
     let (pack, sizes) = build_page()?;
     println!();
     println!("Veil is built.");
-    println!("  default filter pack: {} ({} bytes)", pack.display(), fs::metadata(&pack)?.len());
+    println!(
+        "  default filter pack: {} ({} bytes)",
+        pack.display(),
+        fs::metadata(&pack)?.len()
+    );
     println!("  wasm module:         {sizes}");
-    println!("  extension:           {} (the extension lands with its own issue)", root().join("extension").display());
+    println!(
+        "  extension:           {} (the extension lands with its own issue)",
+        root().join("extension").display()
+    );
     println!("  playground:          http://{SERVE_ADDRESS}:{SERVE_PORT}/  (Ctrl-C to stop)");
     serve()
 }
@@ -122,7 +140,12 @@ fn test() -> anyhow::Result<()> {
     native_parity_predictions(&pack)?;
     run(
         "node",
-        &["--test", "--test-reporter=spec", "--test-concurrency=1", "tests/browser/"],
+        &[
+            "--test",
+            "--test-reporter=spec",
+            "--test-concurrency=1",
+            "tests/browser/",
+        ],
         &root(),
     )
 }
@@ -133,20 +156,34 @@ fn train_default() -> anyhow::Result<PathBuf> {
     let run_dir = default_run_dir();
     let data_arg = data.display().to_string();
     let out_arg = run_dir.display().to_string();
-    run(&veil_train().display().to_string(), &[
-        "train",
-        "--data", &data_arg,
-        "--out", &out_arg,
-        "--overwrite",
-        "--flag", dataset::TARGET_CLASS,
-        "--name", "Medieval fantasy (demo)",
-        "--description", "Fantasy character portraits and painted fantasy landscapes (Battle for Wesnoth art) versus wallpaper photos and abstract art. A stand-in for a show filter, built from Debian packages.",
-        "--keyword", "game of thrones",
-        "--keyword", "house of the dragon",
-        "--keyword", "fantasy",
-        "--epochs", "10",
-        "--seed", "42",
-    ], &root())?;
+    run(
+        &veil_train().display().to_string(),
+        &[
+            "train",
+            "--data",
+            &data_arg,
+            "--out",
+            &out_arg,
+            "--overwrite",
+            "--flag",
+            dataset::TARGET_CLASS,
+            "--name",
+            "Medieval fantasy (demo)",
+            "--description",
+            "Fantasy character portraits and painted fantasy landscapes (Battle for Wesnoth art) versus wallpaper photos and abstract art. A stand-in for a show filter, built from Debian packages.",
+            "--keyword",
+            "game of thrones",
+            "--keyword",
+            "house of the dragon",
+            "--keyword",
+            "fantasy",
+            "--epochs",
+            "10",
+            "--seed",
+            "42",
+        ],
+        &root(),
+    )?;
     Ok(run_dir.join("filter.veilpack"))
 }
 
@@ -154,7 +191,8 @@ fn train_default() -> anyhow::Result<PathBuf> {
 fn publish_pack(pack: &Path) -> anyhow::Result<()> {
     let target = default_pack_in_www();
     fs::create_dir_all(target.parent().unwrap())?;
-    fs::copy(pack, &target).with_context(|| format!("cannot copy {} to {}", pack.display(), target.display()))?;
+    fs::copy(pack, &target)
+        .with_context(|| format!("cannot copy {} to {}", pack.display(), target.display()))?;
     Ok(())
 }
 
@@ -163,7 +201,11 @@ fn publish_pack(pack: &Path) -> anyhow::Result<()> {
 fn native_parity_predictions(pack: &Path) -> anyhow::Result<()> {
     let images = dataset::parity_images()?;
     if images.len() < dataset::PARITY_IMAGES {
-        bail!("the default dataset's test split has only {} images; parity needs {}", images.len(), dataset::PARITY_IMAGES);
+        bail!(
+            "the default dataset's test split has only {} images; parity needs {}",
+            images.len(),
+            dataset::PARITY_IMAGES
+        );
     }
     let pack_arg = pack.display().to_string();
     let mut args: Vec<String> = ["predict", "--json", "--pack", &pack_arg]
@@ -181,12 +223,22 @@ fn native_parity_predictions(pack: &Path) -> anyhow::Result<()> {
 fn serve() -> anyhow::Result<()> {
     let www = root().join("www");
     if !default_pack_in_www().exists() {
-        bail!("www/packs/default.veilpack is missing: run `cargo xtask demo` (or `cargo xtask train`) first");
+        bail!(
+            "www/packs/default.veilpack is missing: run `cargo xtask demo` (or `cargo xtask train`) first"
+        );
     }
     let port = SERVE_PORT.to_string();
     run(
         "python3",
-        &["-m", "http.server", &port, "--bind", SERVE_ADDRESS, "--directory", &www.display().to_string()],
+        &[
+            "-m",
+            "http.server",
+            &port,
+            "--bind",
+            SERVE_ADDRESS,
+            "--directory",
+            &www.display().to_string(),
+        ],
         &root(),
     )
 }

@@ -31,7 +31,10 @@ pub fn all() -> anyhow::Result<()> {
 
 fn wasm_target() -> anyhow::Result<()> {
     let installed = output("rustup", &["target", "list", "--installed"], &root())?;
-    if !String::from_utf8_lossy(&installed).lines().any(|line| line.trim() == WASM_TARGET) {
+    if !String::from_utf8_lossy(&installed)
+        .lines()
+        .any(|line| line.trim() == WASM_TARGET)
+    {
         run("rustup", &["target", "add", WASM_TARGET], &root())?;
     }
     Ok(())
@@ -46,7 +49,12 @@ fn wasm_bindgen_cli() -> anyhow::Result<()> {
         // No --locked: the CLI's own lock file pins crates that no longer build on this toolchain.
         run(
             "cargo",
-            &["install", "wasm-bindgen-cli", "--version", WASM_BINDGEN_VERSION],
+            &[
+                "install",
+                "wasm-bindgen-cli",
+                "--version",
+                WASM_BINDGEN_VERSION,
+            ],
             &root(),
         )?;
     }
@@ -88,7 +96,11 @@ fn apt_packages() -> anyhow::Result<()> {
         Ok(())
     };
     apt(&["update", "-qq"])?;
-    apt(&[&["install", "-y", "-qq", "--no-install-recommends"], missing.as_slice()].concat())
+    apt(&[
+        &["install", "-y", "-qq", "--no-install-recommends"],
+        missing.as_slice(),
+    ]
+    .concat())
 }
 
 fn apt_installed(package: &str) -> bool {
@@ -105,7 +117,10 @@ fn is_root() -> bool {
 fn npm_tools() -> anyhow::Result<()> {
     let root = root();
     let installed = root.join("node_modules").join(".package-lock.json");
-    let stale = match (installed.metadata(), root.join("package-lock.json").metadata()) {
+    let stale = match (
+        installed.metadata(),
+        root.join("package-lock.json").metadata(),
+    ) {
         (Ok(installed), Ok(lock)) => installed.modified()? < lock.modified()?,
         _ => true,
     };

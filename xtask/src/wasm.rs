@@ -9,7 +9,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 
 use crate::shell::{cargo, run};
-use crate::{root, work_dir};
+use crate::{root, target_dir, work_dir};
 
 pub struct Sizes {
     /// As rustc and wasm-bindgen leave it.
@@ -35,20 +35,49 @@ impl fmt::Display for Sizes {
 
 pub fn build() -> anyhow::Result<Sizes> {
     let root = root();
-    cargo(&["build", "--package", "veil-wasm", "--release", "--target", "wasm32-unknown-unknown"])?;
-    let built = root.join("target/wasm32-unknown-unknown/release/veil_wasm.wasm");
+    cargo(&[
+        "build",
+        "--package",
+        "veil-wasm",
+        "--release",
+        "--target",
+        "wasm32-unknown-unknown",
+    ])?;
+    let built = target_dir().join("wasm32-unknown-unknown/release/veil_wasm.wasm");
     let pkg = root.join("www/pkg");
     run(
         "wasm-bindgen",
-        &[&built.display().to_string(), "--target", "web", "--no-typescript", "--out-dir", &pkg.display().to_string()],
+        &[
+            &built.display().to_string(),
+            "--target",
+            "web",
+            "--no-typescript",
+            "--out-dir",
+            &pkg.display().to_string(),
+        ],
         &root,
     )?;
     let module = pkg.join("veil_wasm_bg.wasm");
     let raw = fs::metadata(&module)?.len();
     let module_arg = module.display().to_string();
     run(
-        &root.join("node_modules/.bin/wasm-opt").display().to_string(),
-        &["-O3", "--enable-bulk-memory", "--enable-nontrapping-float-to-int", "--enable-sign-ext", "--enable-mutable-globals", "--enable-reference-types", "--enable-multivalue", "--enable-simd", &module_arg, "-o", &module_arg],
+        &root
+            .join("node_modules/.bin/wasm-opt")
+            .display()
+            .to_string(),
+        &[
+            "-O3",
+            "--enable-bulk-memory",
+            "--enable-nontrapping-float-to-int",
+            "--enable-sign-ext",
+            "--enable-mutable-globals",
+            "--enable-reference-types",
+            "--enable-multivalue",
+            "--enable-simd",
+            &module_arg,
+            "-o",
+            &module_arg,
+        ],
         &root,
     )?;
     let optimized_bytes = fs::read(&module)?;
@@ -62,6 +91,7 @@ pub fn build() -> anyhow::Result<Sizes> {
     eprintln!("veil_wasm_bg.wasm: {sizes}");
     let record = serde_json::json!({ "raw": sizes.raw, "optimized": sizes.optimized, "gzipped": sizes.gzipped });
     fs::create_dir_all(work_dir())?;
-    fs::write(work_dir().join("wasm-sizes.json"), record.to_string()).context("cannot record wasm sizes")?;
+    fs::write(work_dir().join("wasm-sizes.json"), record.to_string())
+        .context("cannot record wasm sizes")?;
     Ok(sizes)
 }

@@ -71,12 +71,15 @@ impl Classifier {
             .iter()
             .map(|image| preprocess::to_input(image, size))
             .collect();
-        let probabilities = self
-            .model
-            .probabilities(preprocess::batch(&inputs, size, &self.device));
+        let probabilities =
+            self.model
+                .probabilities(preprocess::batch(&inputs, size, &self.device));
         let rows = read_rows(probabilities).await?;
         let threshold = self.metadata.operating_points.threshold(strictness);
-        Ok(rows.into_iter().map(|row| self.verdict(row, threshold)).collect())
+        Ok(rows
+            .into_iter()
+            .map(|row| self.verdict(row, threshold))
+            .collect())
     }
 
     fn verdict(&self, scores: Vec<f32>, threshold: f32) -> Verdict {
@@ -92,13 +95,7 @@ impl Classifier {
             probability,
             flagged_probability,
             flagged: flagged_probability >= threshold,
-            scores: self
-                .metadata
-                .labels
-                .iter()
-                .cloned()
-                .zip(scores)
-                .collect(),
+            scores: self.metadata.labels.iter().cloned().zip(scores).collect(),
         }
     }
 }

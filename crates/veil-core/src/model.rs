@@ -210,7 +210,8 @@ mod tests {
             num_classes: 3,
         };
         let model = Architecture::ConvStack(config).init(&device);
-        let images = Tensor::<4>::random([2, 3, 33, 33], burn::tensor::Distribution::Default, &device);
+        let images =
+            Tensor::<4>::random([2, 3, 33, 33], burn::tensor::Distribution::Default, &device);
         let probabilities = model.probabilities(images).into_data();
         assert_eq!(probabilities.shape().as_slice(), &[2, 3]);
         let values = probabilities.try_to_vec::<f32>().unwrap();
@@ -222,7 +223,9 @@ mod tests {
     #[test]
     fn validate_names_the_bad_field() {
         let mut config = ConvStackConfig::s0_benchmark(64, 1);
-        let message = Architecture::ConvStack(config.clone()).validate().unwrap_err();
+        let message = Architecture::ConvStack(config.clone())
+            .validate()
+            .unwrap_err();
         assert!(message.contains("num_classes"), "{message}");
         config.num_classes = 2;
         config.dropout = 1.5;

@@ -148,17 +148,25 @@ mod tests {
         assert!(points.strict <= points.balanced, "{points:?}");
         assert!(points.balanced < points.relaxed, "{points:?}");
         // Strict keeps 99% of targets: at most one target below it.
-        let missed = scored.iter().filter(|(s, t)| *t && *s < points.strict).count();
+        let missed = scored
+            .iter()
+            .filter(|(s, t)| *t && *s < points.strict)
+            .count();
         assert!(missed <= 1, "{missed}");
         // Relaxed lets at most 1% of non-targets through, and is the lowest such threshold.
         let false_alarms = |threshold: f32| {
-            scored.iter().filter(|(s, t)| !*t && *s >= threshold).count()
+            scored
+                .iter()
+                .filter(|(s, t)| !*t && *s >= threshold)
+                .count()
         };
         assert!(false_alarms(points.relaxed) <= 1);
-        assert!(scored
-            .iter()
-            .filter(|(s, _)| *s < points.relaxed)
-            .all(|(s, _)| false_alarms(*s) > 1));
+        assert!(
+            scored
+                .iter()
+                .filter(|(s, _)| *s < points.relaxed)
+                .all(|(s, _)| false_alarms(*s) > 1)
+        );
         // Balanced has the best F1 of every possible threshold.
         let best = f1_at(&scored, points.balanced);
         for (score, _) in &scored {

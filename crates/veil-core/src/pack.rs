@@ -39,13 +39,19 @@ const MAX_METADATA_LEN: usize = 1 << 20;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum PackError {
-    #[error("not a Veil filter pack (it does not start with VEILPACK); was this file made by `veil-train`?")]
+    #[error(
+        "not a Veil filter pack (it does not start with VEILPACK); was this file made by `veil-train`?"
+    )]
     NotAPack,
     #[error("the filter pack is truncated: {0}; download or copy it again")]
     Truncated(String),
-    #[error("the filter pack was made by a newer Veil (pack format {found}; this build reads up to {supported}): update Veil to use it")]
+    #[error(
+        "the filter pack was made by a newer Veil (pack format {found}; this build reads up to {supported}): update Veil to use it"
+    )]
     UnsupportedVersion { found: u32, supported: u32 },
-    #[error("the filter pack is corrupt (checksum mismatch): it was damaged after it was written; copy it again or re-export it with `veil-train`")]
+    #[error(
+        "the filter pack is corrupt (checksum mismatch): it was damaged after it was written; copy it again or re-export it with `veil-train`"
+    )]
     ChecksumMismatch,
     #[error("the filter pack's metadata is invalid: {0}")]
     BadMetadata(String),
@@ -113,7 +119,9 @@ impl PackMetadata {
             ("relaxed", points.relaxed),
         ] {
             if !(0.0..=1.0).contains(&value) {
-                return Err(format!("operating point {name} = {value} is not a probability"));
+                return Err(format!(
+                    "operating point {name} = {value} is not a probability"
+                ));
             }
         }
         Ok(())

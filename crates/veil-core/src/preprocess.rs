@@ -17,7 +17,9 @@ const MAX_ALLOC: u64 = 512 * 1024 * 1024;
 pub enum PreprocessError {
     #[error("could not decode the image: {0}")]
     Decode(String),
-    #[error("the image is {width}×{height} pixels; images must be between 1 and {MAX_SIDE} pixels on each side")]
+    #[error(
+        "the image is {width}×{height} pixels; images must be between 1 and {MAX_SIDE} pixels on each side"
+    )]
     BadSize { width: u32, height: u32 },
     #[error("{width}×{height} RGBA pixels need {expected} bytes, got {actual}")]
     WrongLength {

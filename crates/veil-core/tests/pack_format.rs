@@ -9,7 +9,9 @@ use veil_core::model::ConvStackConfig;
 use veil_core::operating_points::Strictness;
 use veil_core::pack::{FORMAT_VERSION, TrainingSummary};
 use veil_core::preprocess;
-use veil_core::{Architecture, Classifier, Cnn, FilterPack, OperatingPoints, PackError, PackMetadata};
+use veil_core::{
+    Architecture, Classifier, Cnn, FilterPack, OperatingPoints, PackError, PackMetadata,
+};
 
 const SIZE: usize = 24;
 
@@ -37,7 +39,11 @@ fn stripes(vertical: bool, phase: u32) -> RgbaImage {
     RgbaImage::from_fn(40, 30, |x, y| {
         let along = if vertical { x } else { y };
         let on = (along + phase) / 3 % 2 == 0;
-        image::Rgba(if on { [230, 40, 40, 255] } else { [20, 20, 90, 255] })
+        image::Rgba(if on {
+            [230, 40, 40, 255]
+        } else {
+            [20, 20, 90, 255]
+        })
     })
 }
 
@@ -47,7 +53,10 @@ fn trained_model(device: &Device) -> Cnn {
     let device = device.clone().autodiff();
     device.seed(7);
     let images: Vec<RgbaImage> = (0..8).map(|i| stripes(i % 2 == 1, i)).collect();
-    let inputs: Vec<Vec<f32>> = images.iter().map(|im| preprocess::to_input(im, SIZE)).collect();
+    let inputs: Vec<Vec<f32>> = images
+        .iter()
+        .map(|im| preprocess::to_input(im, SIZE))
+        .collect();
     let targets = Tensor::<1, Int>::from_data(
         TensorData::new((0..8).map(|i| (i % 2) as i64).collect::<Vec<_>>(), [8]),
         &device,
@@ -75,7 +84,10 @@ fn exported_pack_predicts_exactly_like_the_in_memory_model() {
     let (bytes, model) = pack_bytes();
     let device = Device::flex();
     let images: Vec<RgbaImage> = (0..6).map(|i| stripes(i % 3 == 0, i * 5)).collect();
-    let inputs: Vec<Vec<f32>> = images.iter().map(|im| preprocess::to_input(im, SIZE)).collect();
+    let inputs: Vec<Vec<f32>> = images
+        .iter()
+        .map(|im| preprocess::to_input(im, SIZE))
+        .collect();
     let expected = model
         .probabilities(preprocess::batch(&inputs, SIZE, &device))
         .into_data()
@@ -90,7 +102,10 @@ fn exported_pack_predicts_exactly_like_the_in_memory_model() {
         .iter()
         .flat_map(|v| [v.scores["horizontal"], v.scores["vertical"]])
         .collect();
-    assert_eq!(actual, expected, "reloaded weights must give bit-identical probabilities");
+    assert_eq!(
+        actual, expected,
+        "reloaded weights must give bit-identical probabilities"
+    );
     for verdict in &verdicts {
         assert_eq!(verdict.flagged_probability, verdict.scores["vertical"]);
         assert_eq!(verdict.flagged, verdict.flagged_probability >= 0.5);
@@ -157,12 +172,18 @@ fn a_future_format_version_asks_for_an_update() {
 fn a_damaged_version_field_is_corruption_not_the_future() {
     let (mut bytes, _) = pack_bytes();
     bytes[9] ^= 0x40;
-    assert_eq!(FilterPack::from_bytes(&bytes).unwrap_err(), PackError::ChecksumMismatch);
+    assert_eq!(
+        FilterPack::from_bytes(&bytes).unwrap_err(),
+        PackError::ChecksumMismatch
+    );
 }
 
 #[test]
 fn foreign_files_are_not_packs() {
-    assert_eq!(FilterPack::from_bytes(b"").unwrap_err(), PackError::NotAPack);
+    assert_eq!(
+        FilterPack::from_bytes(b"").unwrap_err(),
+        PackError::NotAPack
+    );
     assert_eq!(
         FilterPack::from_bytes(b"\x89PNG\r\n\x1a\n and so on").unwrap_err(),
         PackError::NotAPack

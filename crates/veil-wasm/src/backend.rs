@@ -94,7 +94,9 @@ async fn self_test(device: &Device) -> Result<(), String> {
         .try_to_vec::<f32>()
         .map_err(|error| format!("WebGPU self-test returned bad data: {error:?}"))?;
     if values != [7.0, 10.0, 15.0, 22.0] {
-        return Err(format!("WebGPU self-test computed {values:?} instead of [7, 10, 15, 22]"));
+        return Err(format!(
+            "WebGPU self-test computed {values:?} instead of [7, 10, 15, 22]"
+        ));
     }
     Ok(())
 }

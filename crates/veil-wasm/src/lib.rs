@@ -50,7 +50,9 @@ impl VeilFilter {
     pub async fn load(pack: Vec<u8>, backend: String) -> Result<VeilFilter, JsError> {
         let choice: BackendChoice = backend.parse().map_err(|e: String| JsError::new(&e))?;
         let pack = FilterPack::from_bytes(&pack).map_err(to_js)?;
-        let backend = backend::select(choice).await.map_err(|e| JsError::new(&e))?;
+        let backend = backend::select(choice)
+            .await
+            .map_err(|e| JsError::new(&e))?;
         let classifier = Classifier::new(&pack, &backend.device).map_err(to_js)?;
         Ok(VeilFilter {
             loaded: Rc::new(Loaded {
@@ -125,7 +127,9 @@ impl VeilFilter {
             let results = Array::new();
             for item in &decoded {
                 let value = match item {
-                    Ok(_) => judgement(&loaded, verdicts.next().expect("one verdict per image"), ms)?,
+                    Ok(_) => {
+                        judgement(&loaded, verdicts.next().expect("one verdict per image"), ms)?
+                    }
                     Err(message) => to_value(&ErrorEntry { error: message })?,
                 };
                 results.push(&value);
