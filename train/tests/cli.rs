@@ -120,24 +120,26 @@ fn trains_a_pack_that_predicts_and_skips_unreadable_files() {
     assert!(lines[1].contains("h.png: horizontal ("), "{stdout}");
 }
 
-#[test]
-fn an_empty_dataset_folder_says_what_a_dataset_looks_like() {
-    let dir = scratch("empty");
+/// Runs `veil-train train` on input that must be refused; returns its error message.
+fn refused_training(data: &Path, out: &Path, flag: &str) -> String {
     let result = veil_train(&[
         "train",
         "--data",
-        &arg(&dir),
+        &arg(data),
         "--out",
-        &arg(&dir.join("run")),
+        &arg(out),
         "--flag",
-        "x",
+        flag,
     ]);
-    assert!(!result.status.success());
-    assert!(
-        stderr(&result).contains("train/<class>/"),
-        "{}",
-        stderr(&result)
-    );
+    assert!(!result.status.success(), "veil-train accepted bad input");
+    stderr(&result)
+}
+
+#[test]
+fn an_empty_dataset_folder_says_what_a_dataset_looks_like() {
+    let dir = scratch("empty");
+    let message = refused_training(&dir, &dir.join("run"), "x");
+    assert!(message.contains("train/<class>/"), "{message}");
     assert!(!dir.join("run").exists(), "nothing is written");
 }
 
@@ -145,38 +147,15 @@ fn an_empty_dataset_folder_says_what_a_dataset_looks_like() {
 fn one_class_only_is_refused() {
     let dir = scratch("one-class");
     fs::create_dir_all(dir.join("train/show")).unwrap();
-    let result = veil_train(&[
-        "train",
-        "--data",
-        &arg(&dir),
-        "--out",
-        &arg(&dir.join("run")),
-        "--flag",
-        "show",
-    ]);
-    assert!(!result.status.success());
-    assert!(
-        stderr(&result).contains("needs at least two"),
-        "{}",
-        stderr(&result)
-    );
+    let message = refused_training(&dir, &dir.join("run"), "show");
+    assert!(message.contains("needs at least two"), "{message}");
 }
 
 #[test]
 fn an_unknown_flag_class_lists_the_real_ones() {
     let dir = scratch("unknown-flag");
     write_dataset(&dir.join("data"), 1);
-    let result = veil_train(&[
-        "train",
-        "--data",
-        &arg(&dir.join("data")),
-        "--out",
-        &arg(&dir.join("run")),
-        "--flag",
-        "diagonal",
-    ]);
-    assert!(!result.status.success());
-    let message = stderr(&result);
+    let message = refused_training(&dir.join("data"), &dir.join("run"), "diagonal");
     assert!(
         message.contains("\"diagonal\"")
             && message.contains("horizontal")
@@ -192,21 +171,8 @@ fn a_previous_run_is_never_overwritten_without_asking() {
     let out = dir.join("run");
     fs::create_dir_all(&out).unwrap();
     fs::write(out.join("filter.veilpack"), b"precious").unwrap();
-    let result = veil_train(&[
-        "train",
-        "--data",
-        &arg(&dir.join("data")),
-        "--out",
-        &arg(&out),
-        "--flag",
-        "vertical",
-    ]);
-    assert!(!result.status.success());
-    assert!(
-        stderr(&result).contains("--overwrite"),
-        "{}",
-        stderr(&result)
-    );
+    let message = refused_training(&dir.join("data"), &out, "vertical");
+    assert!(message.contains("--overwrite"), "{message}");
     assert_eq!(fs::read(out.join("filter.veilpack")).unwrap(), b"precious");
 }
 
