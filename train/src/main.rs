@@ -242,29 +242,15 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         &mut log,
     )?;
 
-    let flagged_indices: Vec<usize> = classes
-        .iter()
-        .enumerate()
-        .filter(|(_, class)| args.flagged.contains(class))
-        .map(|(index, _)| index)
-        .collect();
-    let scored: Vec<(f32, bool)> = trained
-        .validation_rows
-        .iter()
-        .zip(&validation.examples)
-        .map(|(row, example)| {
-            let flagged: f32 = flagged_indices.iter().map(|&i| row[i]).sum();
-            (flagged, flagged_indices.contains(&example.label))
-        })
-        .collect();
-    let metadata = PackMetadata {
+    let mut metadata = PackMetadata {
         name: args.name,
         description: args.description,
         architecture,
         labels: classes.clone(),
         flagged_labels: args.flagged,
         keywords: args.keywords,
-        operating_points: OperatingPoints::from_scores(&scored),
+        // Chosen below from the validation scores, once the metadata can say which outputs flag.
+        operating_points: OperatingPoints::default(),
         training: TrainingSummary {
             epochs: trained.best.epoch,
             train_images: train.examples.len(),
@@ -274,6 +260,17 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         },
         created_by: format!("veil-train {}", env!("CARGO_PKG_VERSION")),
     };
+    let flagged_indices = metadata.flagged_indices();
+    let scored: Vec<(f32, bool)> = trained
+        .validation_rows
+        .iter()
+        .zip(&validation.examples)
+        .map(|(row, example)| {
+            let flagged: f32 = flagged_indices.iter().map(|&i| row[i]).sum();
+            (flagged, flagged_indices.contains(&example.label))
+        })
+        .collect();
+    metadata.operating_points = OperatingPoints::from_scores(&scored);
     let pack = FilterPack::from_model(metadata, &trained.model)?;
     let test_rows = training::probabilities(
         &trained.model,
