@@ -12,6 +12,7 @@ use anyhow::{Context, bail};
 use burn::prelude::Device;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
+use veil_core::classify::flagged_probability;
 use veil_core::model::ConvStackConfig;
 use veil_core::operating_points::Strictness;
 use veil_core::pack::{self, TrainingSummary};
@@ -266,8 +267,10 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         .iter()
         .zip(&validation.examples)
         .map(|(row, example)| {
-            let flagged: f32 = flagged_indices.iter().map(|&i| row[i]).sum();
-            (flagged, flagged_indices.contains(&example.label))
+            (
+                flagged_probability(row, &flagged_indices),
+                flagged_indices.contains(&example.label),
+            )
         })
         .collect();
     metadata.operating_points = OperatingPoints::from_scores(&scored);

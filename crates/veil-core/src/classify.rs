@@ -89,7 +89,7 @@ impl Classifier {
             .enumerate()
             .max_by(|a, b| a.1.total_cmp(&b.1))
             .expect("a pack has at least two labels");
-        let flagged_probability: f32 = self.flagged_indices.iter().map(|&i| scores[i]).sum();
+        let flagged_probability = flagged_probability(&scores, &self.flagged_indices);
         Verdict {
             label: self.metadata.labels[best].clone(),
             probability,
@@ -98,6 +98,12 @@ impl Classifier {
             scores: self.metadata.labels.iter().cloned().zip(scores).collect(),
         }
     }
+}
+
+/// The probability that an image shows what the filter hides: the sum over the flagged outputs
+/// (`PackMetadata::flagged_indices`). The trainer chooses thresholds on exactly this number.
+pub fn flagged_probability(scores: &[f32], flagged_indices: &[usize]) -> f32 {
+    flagged_indices.iter().map(|&i| scores[i]).sum()
 }
 
 /// Reads a `[rows, columns]` tensor back to the host. Asynchronous because WebGPU in a browser
