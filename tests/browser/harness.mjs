@@ -1,8 +1,9 @@
 // Shared set-up for the browser tests: a static server for www/ on a free loopback port and
 // Debian's Chromium, headless, with WebGPU enabled (SwiftShader where there is no GPU).
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -42,20 +43,42 @@ export async function serveWww(directory = `${ROOT}www`) {
   throw new Error(`python3 -m http.server did not answer on port ${port}`);
 }
 
+/** WebGPU on (SwiftShader where there is no GPU), and nothing that talks to the network. */
+const CHROMIUM_ARGS = [
+  "--enable-unsafe-webgpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
 export function launchChromium() {
-  return chromium.launch({
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+}
+
+/** Chromium with a fresh profile and, if `extension` names an unpacked build, that extension.
+ * Resolves to `{context, profile, extensionId}`. */
+export async function launchWithExtension(extension) {
+  const profile = mkdtempSync(`${tmpdir()}/veil-chromium-`);
+  const extensionArgs = extension ? [`--disable-extensions-except=${extension}`, `--load-extension=${extension}`] : [];
+  const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: [
-      "--enable-unsafe-webgpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
+    args: [...extensionArgs, ...CHROMIUM_ARGS],
   });
+  if (!extension) return { context, profile, extensionId: null };
+  try {
+    const worker = context.serviceWorkers()[0] ?? (await context.waitForEvent("serviceworker", { timeout: 30_000 }));
+    return { context, profile, extensionId: new URL(worker.url()).host };
+  } catch (error) {
+    await context.close();
+    throw new Error(`the extension in ${extension} did not start (is it built? \`cargo xtask extension\`): ${error.message}`);
+  }
 }
+
+/** The Chrome build of the extension that `cargo xtask extension` assembles. */
+export const CHROME_EXTENSION = `${WORK}extension/chrome`;
 
 /** For a test file: starts the server and the browser before its tests and stops them after.
  * Returns an object whose `server` and `browser` are set once the tests run. */

@@ -15,7 +15,7 @@ use crate::work_dir;
 
 /// The class the default filter hides.
 pub const TARGET_CLASS: &str = "fantasy";
-const OTHER_CLASS: &str = "other";
+pub const OTHER_CLASS: &str = "other";
 /// Bump when the assembly rules change, so an old dataset is rebuilt.
 const DATASET_VERSION: &str = "default-v1";
 /// How many held-out images the browser parity test judges.
@@ -258,7 +258,7 @@ fn write_crops(path: &Path, folder: &Path, stem: &str) -> anyhow::Result<Vec<Str
 }
 
 /// Decodable image files below `dir` (SVG is left out: the image crate does not rasterise it).
-fn image_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+pub fn image_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(folder) = pending.pop() {
@@ -277,13 +277,13 @@ fn image_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn extension(path: &Path) -> String {
+pub fn extension(path: &Path) -> String {
     path.extension()
         .unwrap_or_default()
         .to_string_lossy()
         .to_ascii_lowercase()
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -2,6 +2,8 @@
 //! fresh machine needs nothing installed by hand.
 
 mod dataset;
+mod extension;
+mod feed;
 mod setup;
 mod shell;
 mod wasm;
@@ -23,8 +25,10 @@ const USAGE: &str = "usage: cargo xtask <task>
   data    assemble the default dataset from Debian packages
   train   train the default filter pack from the default dataset
   wasm    build the wasm module into www/pkg and print its sizes
+  extension  build the Chrome and Firefox extensions (unpacked and zipped) under target/veil/extension
   serve   serve www/ on http://127.0.0.1:8787
-  bench   measure per-image latency in headless Chromium against TensorFlow.js";
+  bench   measure per-image latency in headless Chromium against TensorFlow.js, and what the
+          extension costs the demo feed (time to judge, main-thread blocking, memory)";
 
 /// Where the playground is served.
 const SERVE_ADDRESS: &str = "127.0.0.1";
@@ -39,6 +43,7 @@ fn main() {
         "data" => dataset::assemble().map(drop),
         "train" => build_native().and_then(|()| train_default()).map(drop),
         "wasm" => wasm::build().map(drop),
+        "extension" => setup::all().and_then(|()| build_page()).map(drop),
         "serve" => serve(),
         "bench" => bench(),
         _ => {
@@ -111,33 +116,38 @@ fn demo() -> anyhow::Result<()> {
     );
     println!("  wasm module:         {sizes}");
     println!(
-        "  extension:           {} (the extension lands with its own issue)",
-        root().join("extension").display()
+        "  extension:           load {} unpacked (chrome://extensions, developer mode) or install the zips beside it",
+        extension::unpacked(extension::Browser::Chrome).display()
     );
     println!("  playground:          http://{SERVE_ADDRESS}:{SERVE_PORT}/  (Ctrl-C to stop)");
     serve()
 }
 
-/// Builds what the page needs: the native trainer, the default pack, the wasm module.
+/// Builds what the pages and the extension need: the native trainer, the default pack, the
+/// wasm module, the demo feed and both browsers' extensions.
 fn build_page() -> anyhow::Result<(PathBuf, wasm::Sizes)> {
     build_native()?;
     let pack = train_default()?;
     let sizes = wasm::build()?;
     publish_pack(&pack)?;
+    let feed_images = feed::build()?;
+    native_predictions(&pack, &feed_images, "feed-native.jsonl")?;
+    extension::assemble(&pack)?;
     Ok((pack, sizes))
 }
 
 fn bench() -> anyhow::Result<()> {
     setup::all()?;
     build_page()?;
-    run("node", &["tests/browser/latency-bench.mjs"], &root())
+    run("node", &["tests/browser/latency-bench.mjs"], &root())?;
+    run("node", &["tests/browser/feed-bench.mjs"], &root())
 }
 
 fn test() -> anyhow::Result<()> {
     setup::all()?;
     cargo(&[&["test"], NATIVE_BUILD.as_slice()].concat())?;
     let (pack, _) = build_page()?;
-    native_parity_predictions(&pack)?;
+    parity_predictions(&pack)?;
     run(
         "node",
         &[
@@ -198,7 +208,7 @@ fn publish_pack(pack: &Path) -> anyhow::Result<()> {
 
 /// Writes what the native CPU backend says about the parity images, reloading the pack from
 /// its file (the in-memory model's view is in the run folder's `test-predictions.json`).
-fn native_parity_predictions(pack: &Path) -> anyhow::Result<()> {
+fn parity_predictions(pack: &Path) -> anyhow::Result<()> {
     let images = dataset::parity_images()?;
     if images.len() < dataset::PARITY_IMAGES {
         bail!(
@@ -207,6 +217,12 @@ fn native_parity_predictions(pack: &Path) -> anyhow::Result<()> {
             dataset::PARITY_IMAGES
         );
     }
+    native_predictions(pack, &images, "parity-native.jsonl")
+}
+
+/// `veil-train predict --json` on `images` (balanced strictness, the browser's default) into
+/// `target/veil/<file>`: what the browser tests expect.
+fn native_predictions(pack: &Path, images: &[PathBuf], file: &str) -> anyhow::Result<()> {
     let pack_arg = pack.display().to_string();
     let mut args: Vec<String> = ["predict", "--json", "--pack", &pack_arg]
         .iter()
@@ -215,7 +231,7 @@ fn native_parity_predictions(pack: &Path) -> anyhow::Result<()> {
     args.extend(images.iter().map(|p| p.display().to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let output = shell::output(&veil_train().display().to_string(), &args, &root())?;
-    let out = work_dir().join("parity-native.jsonl");
+    let out = work_dir().join(file);
     fs::write(&out, output).with_context(|| format!("cannot write {}", out.display()))?;
     Ok(())
 }

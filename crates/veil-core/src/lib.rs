@@ -1,18 +1,21 @@
 //! The part of Veil that the native trainer and the browser share, so that they can never
 //! disagree: the CNN architecture family ([`model`]), how pixels become the network's input
 //! ([`preprocess`]), the filter pack file ([`pack`]), how a loaded pack judges images
-//! ([`classify`]) and how thresholds are chosen from scored examples ([`operating_points`]).
+//! ([`classify`]), which posts and packs the user's keywords select ([`keywords`]) and how
+//! thresholds are chosen from scored examples ([`operating_points`]).
 //!
 //! Model code is backend-agnostic through burn's runtime [`burn::tensor::Device`]: the same
 //! `Cnn` runs on Flex (pure-Rust CPU, native and wasm), wgpu (Vulkan/Metal/DX12/WebGPU) or CUDA.
 
 pub mod classify;
+pub mod keywords;
 pub mod model;
 pub mod operating_points;
 pub mod pack;
 pub mod preprocess;
 
 pub use classify::{Classifier, ClassifyError, Verdict};
+pub use keywords::KeywordSet;
 pub use model::{Architecture, Cnn, ConvStackConfig};
 pub use operating_points::OperatingPoints;
 pub use pack::{FilterPack, PackError, PackMetadata};

@@ -38,7 +38,7 @@ fn metadata() -> PackMetadata {
 fn stripes(vertical: bool, phase: u32) -> RgbaImage {
     RgbaImage::from_fn(40, 30, |x, y| {
         let along = if vertical { x } else { y };
-        let on = (along + phase) / 3 % 2 == 0;
+        let on = ((along + phase) / 3).is_multiple_of(2);
         image::Rgba(if on {
             [230, 40, 40, 255]
         } else {

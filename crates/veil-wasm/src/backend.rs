@@ -5,6 +5,9 @@ use std::cell::RefCell;
 use std::str::FromStr;
 
 use burn::prelude::*;
+use js_sys::Reflect;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendChoice {
@@ -54,14 +57,21 @@ pub async fn select(choice: BackendChoice) -> Result<Selected, String> {
             name: "webgpu",
             fallback_reason: None,
         }),
-        BackendChoice::Auto => Ok(match webgpu().await {
-            Ok(device) => Selected {
-                device,
-                name: "webgpu",
-                fallback_reason: None,
-            },
-            Err(reason) => cpu(Some(reason)),
-        }),
+        BackendChoice::Auto => {
+            if let Some(adapter) = software_adapter().await {
+                return Ok(cpu(Some(format!(
+                    "the WebGPU adapter ({adapter}) renders in software, which is slower than the CPU backend"
+                ))));
+            }
+            Ok(match webgpu().await {
+                Ok(device) => Selected {
+                    device,
+                    name: "webgpu",
+                    fallback_reason: None,
+                },
+                Err(reason) => cpu(Some(reason)),
+            })
+        }
     }
 }
 
@@ -102,10 +112,55 @@ async fn self_test(device: &Device) -> Result<(), String> {
 }
 
 fn has_navigator_gpu() -> bool {
-    let global = js_sys::global();
-    js_sys::Reflect::get(&global, &"navigator".into())
+    navigator_gpu().is_some()
+}
+
+fn navigator_gpu() -> Option<JsValue> {
+    let navigator = Reflect::get(&js_sys::global(), &"navigator".into()).ok()?;
+    if navigator.is_undefined() {
+        return None;
+    }
+    Reflect::get(&navigator, &"gpu".into())
         .ok()
-        .filter(|navigator| !navigator.is_undefined())
-        .and_then(|navigator| js_sys::Reflect::get(&navigator, &"gpu".into()).ok())
-        .is_some_and(|gpu| !gpu.is_undefined() && !gpu.is_null())
+        .filter(|gpu| !gpu.is_undefined() && !gpu.is_null())
+}
+
+/// Names the default WebGPU adapter if it emulates a GPU on the CPU (SwiftShader, llvmpipe,
+/// WARP: a machine without a usable GPU). Such adapters run the net about ten times slower than
+/// the Flex backend on the same CPU (BENCHMARKS.md), so `auto` does not pick them.
+async fn software_adapter() -> Option<String> {
+    let gpu = navigator_gpu()?;
+    let request: js_sys::Function = Reflect::get(&gpu, &"requestAdapter".into())
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    let promise: js_sys::Promise = request.call0(&gpu).ok()?.dyn_into().ok()?;
+    let adapter = JsFuture::from(promise).await.ok()?;
+    let info = Reflect::get(&adapter, &"info".into())
+        .ok()
+        .filter(|info| info.is_object())?;
+    let field = |name: &str| {
+        Reflect::get(&info, &name.into())
+            .ok()
+            .and_then(|value| value.as_string())
+            .unwrap_or_default()
+    };
+    let name = format!("{} {}", field("vendor"), field("architecture"))
+        .trim()
+        .to_string();
+    let is_fallback = Reflect::get(&info, &"isFallbackAdapter".into())
+        .ok()
+        .and_then(|value| value.as_bool())
+        .unwrap_or(false);
+    let lowered = name.to_lowercase();
+    let software = ["swiftshader", "llvmpipe", "lavapipe", "softpipe", "warp"]
+        .iter()
+        .any(|renderer| lowered.contains(renderer));
+    (is_fallback || software).then(|| {
+        if name.is_empty() {
+            "a fallback adapter".to_string()
+        } else {
+            name
+        }
+    })
 }

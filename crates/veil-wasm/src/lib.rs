@@ -10,7 +10,7 @@ use image::RgbaImage;
 use js_sys::{Array, Promise, Uint8Array};
 use serde::Serialize;
 use veil_core::operating_points::Strictness;
-use veil_core::{Classifier, FilterPack, Verdict, preprocess};
+use veil_core::{Classifier, FilterPack, KeywordSet, Verdict, preprocess};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
@@ -136,6 +136,35 @@ impl VeilFilter {
             }
             Ok(results.into())
         })
+    }
+}
+
+/// The user's keyword list, for the extension: which posts mention a keyword and which packs
+/// the keywords turn on (whole words, case- and accent-insensitive; see `veil_core::keywords`).
+#[wasm_bindgen]
+pub struct KeywordMatcher {
+    keywords: KeywordSet,
+}
+
+#[wasm_bindgen]
+impl KeywordMatcher {
+    #[wasm_bindgen(constructor)]
+    pub fn new(keywords: Vec<String>) -> KeywordMatcher {
+        KeywordMatcher {
+            keywords: KeywordSet::new(keywords),
+        }
+    }
+
+    /// The first keyword (as the user typed it) that `text` mentions, or `undefined`.
+    pub fn find(&self, text: &str) -> Option<String> {
+        self.keywords.find(text).map(str::to_string)
+    }
+
+    /// Whether one of `pack_keywords` (a filter pack's) is one of the user's keywords.
+    #[wasm_bindgen(js_name = turnsOn)]
+    pub fn turns_on(&self, pack_keywords: Vec<String>) -> bool {
+        self.keywords
+            .shares_keyword_with(&KeywordSet::new(pack_keywords))
     }
 }
 

@@ -1,0 +1,129 @@
+// The one place the network runs: loads the wasm module and the filter packs once, fetches image
+// bytes (the extension's own context may read cross-origin pixels; a content script may not)
+// and judges them a batch at a time. Lives in the offscreen document (Chrome) or the
+// background page (Firefox).
+import init, { KeywordMatcher, VeilFilter } from "./pkg/veil_wasm.js";
+import { allPacks } from "./pack-store.js";
+
+// Larger files are refused before decoding: no feed image is this big, a hostile one might be.
+const MAX_IMAGE_BYTES = 32 * 1024 * 1024;
+const FETCH_TIMEOUT_MS = 15_000;
+
+export class Judge {
+  #wasm = init();
+  // `{id, builtIn, metadata, filters: Map<backend, Promise<VeilFilter>>}` per pack.
+  #packs = null;
+  // Batches run one at a time: the device (or the one CPU thread) is shared by every tab.
+  #queue = Promise.resolve();
+
+  async #loadPacks() {
+    await this.#wasm;
+    this.#packs ??= allPacks().then((packs) =>
+      Promise.all(
+        packs.map(async ({ id, bytes, builtIn }) => {
+          // Loading on the CPU reads the metadata without touching the GPU.
+          const probe = await VeilFilter.load(bytes, "cpu");
+          return { id, builtIn, bytes, metadata: probe.metadata(), filters: new Map([["cpu", Promise.resolve(probe)]]) };
+        }),
+      ),
+    );
+    return this.#packs;
+  }
+
+  #filter(pack, backend) {
+    if (!pack.filters.has(backend)) pack.filters.set(backend, VeilFilter.load(pack.bytes, backend));
+    return pack.filters.get(backend);
+  }
+
+  async #active(keywords) {
+    const packs = await this.#loadPacks();
+    const matcher = new KeywordMatcher(keywords);
+    try {
+      return packs.filter((pack) => matcher.turnsOn(pack.metadata.keywords));
+    } finally {
+      matcher.free();
+    }
+  }
+
+  /** `[{id, name}]` of the packs the user's keywords turn on. */
+  async activePacks(keywords) {
+    return (await this.#active(keywords)).map(({ id, metadata }) => ({ id, name: metadata.name }));
+  }
+
+  /** Every installed pack with its metadata, and whether the keywords turn it on. */
+  async listPacks(keywords) {
+    const active = new Set((await this.#active(keywords)).map((p) => p.id));
+    return (await this.#loadPacks()).map(({ id, builtIn, metadata }) => ({ id, builtIn, metadata, active: active.has(id) }));
+  }
+
+  /** Loads the active packs on `backend` and runs one blank image through each, so the first
+   * real verdict does not wait for kernel compilation and buffer allocation. */
+  async warmUp(keywords, backend) {
+    const blank = new Uint8Array(8 * 8 * 4).fill(255);
+    for (const pack of await this.#active(keywords)) {
+      await (await this.#filter(pack, backend)).classifyRgba(8, 8, blank);
+    }
+    return true;
+  }
+
+  async reloadPacks() {
+    this.#packs = null;
+    return (await this.#loadPacks()).length;
+  }
+
+  /** For each text, the first keyword it mentions, or null. */
+  async findKeywords(keywords, texts) {
+    await this.#wasm;
+    const matcher = new KeywordMatcher(keywords);
+    try {
+      return texts.map((text) => matcher.find(text) ?? null);
+    } finally {
+      matcher.free();
+    }
+  }
+
+  /** One result per URL: `{flagged, reason, label, probability, backend}` or `{error}`. */
+  judge(urls, keywords, strictness, backend) {
+    const run = this.#queue.then(() => this.#judgeNow(urls, keywords, strictness, backend));
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  async #judgeNow(urls, keywords, strictness, backend) {
+    const packs = await this.#active(keywords);
+    const images = await Promise.all(urls.map(fetchImage));
+    const results = images.map((image) => (image.bytes ? { flagged: false, reason: "" } : image));
+    const judgeable = images.map((image, i) => [image, i]).filter(([image]) => image.bytes);
+    for (const pack of packs) {
+      const filter = await this.#filter(pack, backend);
+      const verdicts = await filter.classifyBatch(judgeable.map(([image]) => image.bytes), strictness);
+      judgeable.forEach(([, i], k) => {
+        const verdict = verdicts[k];
+        if (results[i].flagged) return; // an earlier pack already hides it
+        results[i] = verdict.error
+          ? { error: verdict.error }
+          : { flagged: verdict.flagged, reason: verdict.flagged ? pack.metadata.name : "", label: verdict.label, probability: verdict.flaggedProbability, backend: verdict.backend };
+      });
+    }
+    return results;
+  }
+}
+
+/** The image's own URL, fetched once (from the browser cache where the page already has it). */
+async function fetchImage(url) {
+  try {
+    const response = await fetch(url, { credentials: "include", cache: "force-cache", signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
+    if (!response.ok) return { error: `the server answered ${response.status}` };
+    const type = response.headers.get("content-type") ?? "";
+    // Vector drawings (logos, icons) are not what the network was trained on: shown unjudged.
+    if (type.includes("svg")) return { flagged: false, skip: true, reason: "vector image, not judged" };
+    const length = Number(response.headers.get("content-length") ?? 0);
+    if (length > MAX_IMAGE_BYTES) return { error: `the image is ${length} bytes, more than the ${MAX_IMAGE_BYTES} Veil reads` };
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    if (bytes.length === 0) return { error: "the image is empty (0 bytes)" };
+    if (bytes.length > MAX_IMAGE_BYTES) return { error: `the image is ${bytes.length} bytes, more than the ${MAX_IMAGE_BYTES} Veil reads` };
+    return { bytes };
+  } catch (error) {
+    return { error: `could not fetch the image: ${error?.message ?? error}` };
+  }
+}

@@ -1,0 +1,97 @@
+// The options page: import packs (checked by loading them before they are stored), list the
+// installed ones with their quality, and export the user's own labels for retraining.
+import init, { VeilFilter } from "./pkg/veil_wasm.js";
+import { deletePack, savePack } from "./pack-store.js";
+
+const $ = (id) => document.getElementById(id);
+const wasm = init();
+
+async function ask(type, payload = {}) {
+  const reply = await chrome.runtime.sendMessage({ type, ...payload });
+  if (reply?.failure) throw new Error(reply.failure);
+  return reply?.value;
+}
+
+function say(text, kind = "info") {
+  $("message").textContent = text;
+  $("message").dataset.kind = kind;
+}
+
+function cell(text) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  return td;
+}
+
+async function renderPacks() {
+  const packs = await ask("packs");
+  $("packs").tBodies[0].replaceChildren(
+    ...packs.map(({ id, builtIn, metadata, active }) => {
+      const row = document.createElement("tr");
+      row.dataset.packId = id;
+      const t = metadata.training;
+      const remove = document.createElement("td");
+      if (!builtIn) {
+        const button = document.createElement("button");
+        button.textContent = "Remove";
+        button.onclick = async () => {
+          await deletePack(id);
+          await ask("packsChanged");
+          say(`Removed “${metadata.name}”.`);
+          renderPacks();
+        };
+        remove.append(button);
+      }
+      row.append(
+        cell(`${metadata.name}${builtIn ? " (built in)" : ""} — ${metadata.description}`),
+        cell(metadata.keywords.join(", ")),
+        cell(`${t.train_images} images, ${t.epochs} epochs`),
+        cell(`validation accuracy ${(t.validation_accuracy * 100).toFixed(1)}% on ${t.validation_images} images`),
+        cell(active ? "yes" : "no (add a keyword)"),
+        remove,
+      );
+      return row;
+    }),
+  );
+}
+
+$("import").onchange = async () => {
+  const file = $("import").files[0];
+  if (!file) return;
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  await wasm;
+  try {
+    // Load it exactly as the judge will: a pack that fails here is never stored.
+    const filter = await VeilFilter.load(bytes, "cpu");
+    const { name } = filter.metadata();
+    filter.free();
+    await savePack(bytes);
+    await ask("packsChanged");
+    say(`Imported “${name}”.`, "ok");
+  } catch (error) {
+    say(`Not imported: ${file.name} is not a usable filter pack (${error.message ?? error}). Your installed packs are unchanged.`, "error");
+  } finally {
+    $("import").value = "";
+  }
+  renderPacks();
+};
+
+async function renderLabels() {
+  const { labels = {} } = await chrome.storage.local.get("labels");
+  $("label-count").textContent = `${Object.keys(labels).length} labelled images.`;
+  return labels;
+}
+
+// One line per image: the veil-train class folder it belongs in, then its URL.
+$("export").onclick = async () => {
+  const labels = await renderLabels();
+  const folder = { hide: "flagged", show: "safe", revealed: "safe" };
+  const lines = Object.entries(labels).map(([url, label]) => `${folder[label]}\t${url}`);
+  const blob = new Blob([`class\turl\n${lines.join("\n")}\n`], { type: "text/tab-separated-values" });
+  const link = Object.assign(document.createElement("a"), { href: URL.createObjectURL(blob), download: "veil-labels.tsv" });
+  link.click();
+  URL.revokeObjectURL(link.href);
+};
+
+renderPacks().catch((error) => say(`Could not list packs: ${error.message}`, "error"));
+renderLabels();

@@ -1,0 +1,71 @@
+// The popup: every control writes the settings; open pages follow through storage.onChanged.
+import { DEFAULT_SETTINGS, settingsKey } from "./settings.js";
+
+const $ = (id) => document.getElementById(id);
+let settings = { ...DEFAULT_SETTINGS, ...(await chrome.storage.local.get(settingsKey))[settingsKey] };
+const [tab] = await chrome.tabs.query({ active: true, currentWindow: true });
+const site = tab?.url ? new URL(tab.url).hostname : "";
+
+async function save(change) {
+  settings = { ...settings, ...change };
+  await chrome.storage.local.set({ [settingsKey]: settings });
+  render();
+}
+
+async function ask(type, payload = {}) {
+  const reply = await chrome.runtime.sendMessage({ type, ...payload });
+  if (reply?.failure) throw new Error(reply.failure);
+  return reply?.value;
+}
+
+function render() {
+  $("enabled").checked = settings.enabled;
+  $("strictness").value = settings.strictness;
+  $("effect").value = settings.effect;
+  $("site").checked = !settings.disabledSites.includes(site);
+  $("site").disabled = !site;
+  $("keywords").replaceChildren(
+    ...settings.keywords.map((keyword) => {
+      const item = document.createElement("li");
+      const remove = document.createElement("button");
+      remove.textContent = "×";
+      remove.title = `Remove “${keyword}”`;
+      remove.onclick = () => save({ keywords: settings.keywords.filter((k) => k !== keyword) });
+      item.append(keyword, " ", remove);
+      return item;
+    }),
+  );
+  ask("packs").then(
+    (packs) => {
+      const active = packs.filter((p) => p.active).map((p) => p.metadata.name);
+      $("active-packs").textContent = active.length
+        ? `Image filters on: ${active.join(", ")}.`
+        : `No image filter matches these keywords (installed: ${packs.map((p) => p.metadata.keywords.join(", ")).join("; ")}); posts that mention them are still hidden.`;
+    },
+    (error) => ($("active-packs").textContent = `Filters unavailable: ${error.message}`),
+  );
+}
+
+$("add-keyword").onsubmit = (event) => {
+  event.preventDefault();
+  const keyword = $("keyword").value.trim();
+  $("keyword").value = "";
+  if (keyword && !settings.keywords.some((k) => k.toLowerCase() === keyword.toLowerCase())) {
+    save({ keywords: [...settings.keywords, keyword] });
+  }
+};
+$("enabled").onchange = () => save({ enabled: $("enabled").checked });
+$("strictness").onchange = () => save({ strictness: $("strictness").value });
+$("effect").onchange = () => save({ effect: $("effect").value });
+$("site").onchange = () =>
+  save({
+    disabledSites: $("site").checked ? settings.disabledSites.filter((s) => s !== site) : [...settings.disabledSites, site],
+  });
+
+async function showCounts() {
+  const { page, total } = await ask("stats", { tabId: tab?.id });
+  $("counts").textContent = `Hidden on this page: ${page} · in total: ${total}`;
+}
+render();
+showCounts().catch(() => {});
+setInterval(() => showCounts().catch(() => {}), 1000);

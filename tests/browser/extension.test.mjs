@@ -1,0 +1,117 @@
+// The extension in headless Chromium, on the demo feed: hide first, judge, blur what the filter
+// flags and nothing else; keyword posts; the popup; the strict-CSP page; pack import.
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { after, before, test } from "node:test";
+import { CHROME_EXTENSION, ROOT, WORK, launchWithExtension, serveWww } from "./harness.mjs";
+import { expectedFeed, paintMonitor, readFeed, scrollToEnd } from "./feed.mjs";
+
+const context = {};
+
+before(async () => {
+  context.server = await serveWww();
+  // A second origin for the feed's cross-origin image host.
+  context.cdn = await serveWww();
+  const { context: browser, extensionId } = await launchWithExtension(CHROME_EXTENSION);
+  Object.assign(context, { browser, extensionId });
+});
+
+after(async () => {
+  await context.browser?.close();
+  context.server?.close();
+  context.cdn?.close();
+});
+
+async function openFeed(page = "feed.html") {
+  const tab = await context.browser.newPage();
+  const errors = [];
+  tab.on("pageerror", (error) => errors.push(String(error.message)));
+  await tab.addInitScript(paintMonitor);
+  await tab.goto(`${context.server.url}/feed/${page}?cdn=${context.cdn.url}/feed/`);
+  await scrollToEnd(tab);
+  return { tab, errors };
+}
+
+function checkFeed(feed, expected, name) {
+  for (const post of feed.posts) {
+    const want = expected.get(post.id);
+    if (!want) continue;
+    const wanted = want === "flagged" || want === "covered" ? "flagged" : "shown";
+    assert.equal(post.state, wanted, `${name}: post ${post.id} (${post.kind}, ${post.class}) should be ${wanted}, is ${post.state}`);
+  }
+  const leaked = feed.paintedUnblurred.filter((url) => [...expected].some(([id, want]) => want !== "shown" && url.endsWith(feed.imageOf[id])));
+  assert.deepEqual(leaked, [], `${name}: flagged images were painted unblurred`);
+}
+
+test("on the demo feed, every image the filter flags is blurred before it is ever painted, and every other image is shown", async () => {
+  const { tab, errors } = await openFeed();
+  const expected = expectedFeed();
+  const feed = await readFeed(tab);
+  assert.ok(feed.posts.filter((p) => p.kind !== "text").length >= 100, "the feed shows at least 100 images");
+  const flaggedCount = [...expected.values()].filter((v) => v === "flagged").length;
+  assert.ok(flaggedCount >= 10, `the filter flags some of the feed (${flaggedCount})`);
+  checkFeed(feed, expected, "feed.html");
+  assert.deepEqual(errors, ["demo feed: an uncaught error, on purpose"], "only the page's own deliberate error");
+  writeFileSync(`${WORK}extension-feed.json`, JSON.stringify(feed, null, 1));
+  await tab.close();
+});
+
+test("posts that mention a keyword are blurred; the popup adds a keyword and the open page follows", async () => {
+  const { tab } = await openFeed();
+  const { posts } = JSON.parse(readFileSync(`${ROOT}www/feed/posts.json`, "utf8"));
+  for (const post of posts.filter((p) => p.kind === "text")) {
+    const state = await tab.getAttribute(`#${post.id}`, "data-veil-post");
+    assert.equal(state === "hidden", post.mentionsDefaultKeyword, `text post ${post.id}: “${post.caption}”`);
+  }
+  const winterfell = posts.find((p) => p.caption.includes("Winterfell"));
+  assert.equal(await tab.getAttribute(`#${winterfell.id}`, "data-veil-post"), null);
+
+  const popup = await context.browser.newPage();
+  await popup.goto(`chrome-extension://${context.extensionId}/popup.html`);
+  await popup.fill("#keyword", "winterfell");
+  await popup.click("#add-keyword button");
+  await popup.waitForSelector("#keywords li:has-text('winterfell')");
+  await tab.waitForSelector(`#${winterfell.id}[data-veil-post=hidden]`, { timeout: 10_000 });
+  // Removing it shows the post again, still without a reload.
+  await popup.click("#keywords li:has-text('winterfell') button");
+  await tab.waitForSelector(`#${winterfell.id}:not([data-veil-post])`, { timeout: 10_000 });
+  assert.match(await popup.textContent("#counts"), /Hidden on this page: \d+ · in total: \d+/);
+  await popup.close();
+  await tab.close();
+});
+
+test("the strict-CSP variant of the feed is filtered the same way", async () => {
+  const { tab } = await openFeed("feed-csp.html");
+  checkFeed(await readFeed(tab), expectedFeed(), "feed-csp.html");
+  await tab.close();
+});
+
+test("the options page refuses a corrupt pack and keeps the installed one", async () => {
+  const page = await context.browser.newPage();
+  await page.goto(`chrome-extension://${context.extensionId}/options.html`);
+  await page.waitForSelector("#packs tbody tr");
+  const pack = readFileSync(`${ROOT}www/packs/default.veilpack`);
+  const corrupt = Buffer.from(pack);
+  corrupt[corrupt.length - 100] ^= 0xff;
+  await page.setInputFiles("#import", { name: "broken.veilpack", mimeType: "application/octet-stream", buffer: corrupt });
+  await page.waitForSelector("#message[data-kind=error]");
+  assert.match(await page.textContent("#message"), /Not imported: broken\.veilpack .*checksum/i);
+  assert.equal(await page.locator("#packs tbody tr").count(), 1);
+  await page.close();
+});
+
+// Last: the label it stores changes what later tests would expect.
+test("a clicked image is revealed and stays revealed", async () => {
+  const { tab } = await openFeed();
+  const flagged = tab.locator("article img[data-veil-state=flagged]").first();
+  const id = await flagged.evaluate((img) => img.closest("article").id);
+  await flagged.scrollIntoViewIfNeeded();
+  await flagged.click();
+  // Revealed at once; then the stored label makes the verdict "shown" on every open page.
+  await tab.waitForSelector(`#${id} img:not(.avatar):not([data-veil-state=flagged])`);
+  assert.equal(await tab.$eval(`#${id} img:not(.avatar)`, (img) => getComputedStyle(img).filter), "none");
+  await tab.reload();
+  await scrollToEnd(tab);
+  assert.equal(await tab.getAttribute(`#${id} img:not(.avatar)`, "data-veil-state"), "shown");
+  await tab.close();
+});

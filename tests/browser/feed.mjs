@@ -1,0 +1,101 @@
+// What the extension tests know about the demo feed: what the native model says about each
+// image (the expectation), how to watch paints, and how to read the page's final state.
+import { readFileSync } from "node:fs";
+import { ROOT, WORK } from "./harness.mjs";
+
+/** post id → "flagged" | "shown" (native CPU verdicts) | "covered" (broken: fail closed). */
+export function expectedFeed() {
+  const { posts } = JSON.parse(readFileSync(`${ROOT}www/feed/posts.json`, "utf8"));
+  const native = new Map(
+    readFileSync(`${WORK}feed-native.jsonl`, "utf8").trim().split("\n").map((line) => {
+      const { file, verdict } = JSON.parse(line);
+      return [file.split("/").pop(), verdict.flagged ? "flagged" : "shown"];
+    }),
+  );
+  const expected = new Map();
+  for (const post of posts) {
+    if (!post.image) continue;
+    const name = post.image.split("/").pop();
+    if (post.expect === "covered" || post.expect === "shown") expected.set(post.id, post.expect);
+    else if (native.has(name)) expected.set(post.id, native.get(name));
+  }
+  return expected;
+}
+
+/** Runs in the page before its scripts: before every frame is painted, records each image that
+ * would be painted visible and unblurred (open shadow roots included). */
+export function paintMonitor() {
+  const painted = new Set();
+  globalThis.__veilPainted = painted;
+  const roots = (root) => [root, ...[...root.querySelectorAll("*")].flatMap((e) => (e.shadowRoot ? roots(e.shadowRoot) : []))];
+  function visibleUrl(element) {
+    const style = getComputedStyle(element);
+    if (style.visibility !== "visible" || style.display === "none" || Number(style.opacity) === 0) return null;
+    if (style.filter.includes("blur")) return null;
+    const box = element.getBoundingClientRect();
+    if (box.width === 0 || box.height === 0) return null;
+    if (element instanceof HTMLImageElement) return element.complete && element.naturalWidth ? element.currentSrc : null;
+    if (element instanceof HTMLVideoElement) return element.poster;
+    return /url\("?(.*?)"?\)/.exec(style.backgroundImage)?.[1] ?? null;
+  }
+  function frame() {
+    for (const root of roots(document)) {
+      for (const element of root.querySelectorAll("img, video[poster], .background")) {
+        const url = visibleUrl(element);
+        if (url) painted.add(url);
+      }
+    }
+    requestAnimationFrame(frame);
+  }
+  requestAnimationFrame(frame);
+}
+
+/** Scrolls until the feed has rendered every post and the extension has judged every image. */
+export async function scrollToEnd(page) {
+  for (let step = 0; step < 200; step++) {
+    const done = await page.evaluate(() => {
+      window.scrollBy(0, window.innerHeight);
+      return document.body.dataset.complete === "true";
+    });
+    if (done) break;
+    await page.waitForTimeout(50);
+  }
+  await page.waitForFunction(
+    () => {
+      const all = (root) => [
+        root,
+        ...[...root.querySelectorAll("*")].flatMap((e) => (e.shadowRoot ? all(e.shadowRoot) : e.contentDocument ? all(e.contentDocument) : [])),
+      ];
+      const elements = all(document).flatMap((root) => [...root.querySelectorAll("article img:not(.avatar), article video, article .background, body > img")]);
+      return elements.every((e) => ["shown", "flagged", "revealed"].includes(e.getAttribute("data-veil-state")));
+    },
+    null,
+    { timeout: 120_000, polling: 250 },
+  );
+}
+
+/** Each post's kind, class, image and the extension's state for it, plus what was painted. */
+export function readFeed(page) {
+  return page.evaluate(async () => {
+    const { posts } = await (await fetch("posts.json")).json();
+    const imageOf = {};
+    const result = posts.map((post) => {
+      const article = document.getElementById(post.id);
+      const host = article.querySelector("feed-card");
+      const frame = article.querySelector("iframe");
+      const element = host
+        ? host.shadowRoot?.querySelector("img") ?? host
+        : frame
+          ? frame.contentDocument?.querySelector("img") ?? frame
+          : article.querySelector("img:not(.avatar), video, .background");
+      if (post.image) imageOf[post.id] = post.image.split("/").pop();
+      return { id: post.id, kind: post.kind, class: post.class, state: element?.getAttribute("data-veil-state") ?? null };
+    });
+    const frames = [...document.querySelectorAll("article iframe")].map((f) => {
+      if (!f.contentWindow?.__veilPainted) throw new Error(`no paint monitor in the iframe of ${f.closest("article").id}`);
+      return f.contentWindow.__veilPainted;
+    });
+    const painted = [globalThis.__veilPainted, ...frames].flatMap((set) => [...set]);
+    return { posts: result, imageOf, paintedUnblurred: painted };
+  });
+}
