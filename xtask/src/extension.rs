@@ -30,6 +30,14 @@ impl Browser {
             Browser::Firefox => "firefox",
         }
     }
+
+    /// Source files only the other browser runs.
+    fn excluded(self) -> &'static [&'static str] {
+        match self {
+            Browser::Chrome => &["background-firefox.js"],
+            Browser::Firefox => &["background-chrome.js", "offscreen.html", "offscreen.js"],
+        }
+    }
 }
 
 /// The unpacked build for `browser` (what tests load), after [`assemble`].
@@ -50,7 +58,9 @@ pub fn assemble(pack: &Path) -> anyhow::Result<Vec<PathBuf>> {
         for entry in fs::read_dir(root().join("extension"))? {
             let path = entry?.path();
             let name = path.file_name().unwrap().to_string_lossy().to_string();
-            if path.is_file() && name != "manifest.json" && name != "README.md" {
+            let skipped = ["manifest.json", "README.md"].contains(&name.as_str())
+                || browser.excluded().contains(&name.as_str());
+            if path.is_file() && !skipped {
                 fs::copy(&path, dir.join(&name))?;
             }
         }
@@ -92,11 +102,16 @@ fn manifest(browser: Browser) -> anyhow::Result<Value> {
         object.remove("minimum_chrome_version");
         object.insert(
             "background".into(),
-            json!({ "scripts": ["background.js"], "type": "module" }),
+            json!({ "scripts": ["background-firefox.js"], "type": "module" }),
         );
+        // Nothing leaves the machine, and Firefox's add-on store asks extensions to say so.
         object.insert(
             "browser_specific_settings".into(),
-            json!({ "gecko": { "id": GECKO_ID, "strict_min_version": FIREFOX_MIN_VERSION } }),
+            json!({ "gecko": {
+                "id": GECKO_ID,
+                "strict_min_version": FIREFOX_MIN_VERSION,
+                "data_collection_permissions": { "required": ["none"] },
+            } }),
         );
         // Firefox has no offscreen documents: its background page runs the network itself.
         if let Some(Value::Array(permissions)) = object.get_mut("permissions") {

@@ -1,0 +1,126 @@
+// The extension's hub, shared by both browsers' background scripts: settings, the verdict
+// cache, the user's own labels, counts and the context menu. The network runs in judge.js;
+// `callJudge(method, ...args)` reaches it wherever the browser lets it live.
+import { DEFAULT_SETTINGS, settingsKey, cacheKey } from "./settings.js";
+
+export function startHub(callJudge) {
+  async function settings() {
+    const stored = await chrome.storage.local.get(settingsKey);
+    return { ...DEFAULT_SETTINGS, ...stored[settingsKey] };
+  }
+
+  // Verdicts persist across restarts; the cache is bounded so it cannot grow without end.
+  const CACHE_LIMIT = 5000;
+  let verdictCache = null;
+  async function cache() {
+    verdictCache ??= chrome.storage.local.get("verdicts").then((s) => new Map(Object.entries(s.verdicts ?? {})));
+    return verdictCache;
+  }
+  let saveTimer = null;
+  function saveCacheSoon(map) {
+    clearTimeout(saveTimer);
+    saveTimer = setTimeout(() => {
+      while (map.size > CACHE_LIMIT) map.delete(map.keys().next().value);
+      chrome.storage.local.set({ verdicts: Object.fromEntries(map) });
+    }, 500);
+  }
+
+  async function labels() {
+    return (await chrome.storage.local.get("labels")).labels ?? {};
+  }
+
+  async function judge(urls) {
+    const current = await settings();
+    const userLabels = await labels();
+    const map = await cache();
+    const packs = await callJudge("activePacks", current.keywords);
+    const version = packs.map((p) => p.id).join("+");
+    const results = {};
+    const unknown = [];
+    for (const url of urls) {
+      const label = userLabels[url];
+      if (label === "hide") results[url] = { flagged: true, reason: "you hid images like this" };
+      else if (label === "show" || label === "revealed") results[url] = { flagged: false, reason: "you marked it safe" };
+      else if (!packs.length) results[url] = { flagged: false, reason: "no filter is on" };
+      else if (map.has(cacheKey(version, current.strictness, url))) results[url] = map.get(cacheKey(version, current.strictness, url));
+      else unknown.push(url);
+    }
+    if (unknown.length) {
+      const judged = await callJudge("judge", unknown, current.keywords, current.strictness, current.backend);
+      unknown.forEach((url, i) => {
+        results[url] = judged[i];
+        // Failures are not cached: the next page load tries again.
+        if (!judged[i].error) map.set(cacheKey(version, current.strictness, url), judged[i]);
+      });
+      saveCacheSoon(map);
+    }
+    return results;
+  }
+
+  // Hidden counts: per tab for the popup and the badge, and a running total.
+  const tabCounts = new Map();
+  async function countHidden(tabId, frameKey, hidden) {
+    const frames = tabCounts.get(tabId) ?? new Map();
+    const before = [...frames.values()].reduce((a, b) => a + b, 0);
+    frames.set(frameKey, hidden);
+    tabCounts.set(tabId, frames);
+    const now = [...frames.values()].reduce((a, b) => a + b, 0);
+    if (now > before) {
+      const { totalHidden = 0 } = await chrome.storage.local.get("totalHidden");
+      await chrome.storage.local.set({ totalHidden: totalHidden + (now - before) });
+    }
+    chrome.action.setBadgeText({ tabId, text: now ? String(now) : "" });
+    return now;
+  }
+  chrome.tabs.onRemoved.addListener((tabId) => tabCounts.delete(tabId));
+
+  const handlers = {
+    settings: () => settings(),
+    judge: ({ urls }) => judge(urls),
+    findKeywords: async ({ texts }) => callJudge("findKeywords", (await settings()).keywords, texts),
+    hiddenCount: ({ hidden }, sender) => countHidden(sender.tab?.id, `${sender.frameId}:${sender.documentId ?? ""}`, hidden),
+    label: async ({ url, label }) => {
+      const all = await labels();
+      all[url] = label;
+      await chrome.storage.local.set({ labels: all });
+    },
+    stats: async ({ tabId }) => {
+      const frames = tabCounts.get(tabId) ?? new Map();
+      const { totalHidden = 0 } = await chrome.storage.local.get("totalHidden");
+      return { page: [...frames.values()].reduce((a, b) => a + b, 0), total: totalHidden };
+    },
+    packs: async () => callJudge("listPacks", (await settings()).keywords),
+    packsChanged: async () => {
+      verdictCache = Promise.resolve(new Map());
+      await chrome.storage.local.remove("verdicts");
+      return callJudge("reloadPacks");
+    },
+  };
+
+  chrome.runtime.onMessage.addListener((message, sender, respond) => {
+    const handler = message?.target === undefined ? handlers[message?.type] : undefined;
+    if (!handler) return false;
+    Promise.resolve(handler(message, sender)).then(
+      (value) => respond({ value }),
+      (error) => respond({ failure: String(error?.message ?? error) }),
+    );
+    return true;
+  });
+
+  // Load the network before the first page asks for it.
+  settings()
+    .then(({ keywords, backend }) => callJudge("warmUp", keywords, backend))
+    .catch((error) => console.warn("Veil: warm-up failed", error));
+
+  const MENU = { "veil-show": "show", "veil-hide": "hide" };
+  chrome.runtime.onInstalled.addListener(() => {
+    chrome.contextMenus.create({ id: "veil-show", title: "Veil: not a spoiler", contexts: ["image"] });
+    chrome.contextMenus.create({ id: "veil-hide", title: "Veil: hide images like this", contexts: ["image"] });
+  });
+  chrome.contextMenus.onClicked.addListener(async (info, tab) => {
+    const label = MENU[info.menuItemId];
+    if (!label || !info.srcUrl) return;
+    await handlers.label({ url: info.srcUrl, label });
+    chrome.tabs.sendMessage(tab.id, { type: "relabel", url: info.srcUrl, label }, { frameId: info.frameId }).catch(() => {});
+  });
+}
