@@ -3,7 +3,11 @@ import { DEFAULT_SETTINGS, settingsKey } from "./settings.js";
 
 const $ = (id) => document.getElementById(id);
 let settings = { ...DEFAULT_SETTINGS, ...(await chrome.storage.local.get(settingsKey))[settingsKey] };
-const [tab] = await chrome.tabs.query({ active: true, currentWindow: true });
+// The page this popup is about: the active tab, or, where the popup was opened as a tab of its
+// own, the tab used just before it.
+const tab = (await chrome.tabs.query({ currentWindow: true }))
+  .filter((t) => !t.url?.startsWith(chrome.runtime.getURL("")))
+  .sort((a, b) => Number(b.active) - Number(a.active) || (b.lastAccessed ?? 0) - (a.lastAccessed ?? 0))[0];
 const site = tab?.url ? new URL(tab.url).hostname : "";
 
 async function save(change) {

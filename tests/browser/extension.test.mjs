@@ -75,7 +75,13 @@ test("posts that mention a keyword are blurred; the popup adds a keyword and the
   // Removing it shows the post again, still without a reload.
   await popup.click("#keywords li:has-text('winterfell') button");
   await tab.waitForSelector(`#${winterfell.id}:not([data-veil-post])`, { timeout: 10_000 });
-  assert.match(await popup.textContent("#counts"), /Hidden on this page: \d+ · in total: \d+/);
+  await popup.waitForFunction(() => /Hidden on this page: [1-9]\d* · in total: [1-9]\d*/.test(document.getElementById("counts").textContent));
+  // Switched off, the page shows everything at once; switched on, it is filtered again.
+  const flagged = `#${await tab.locator("article img[data-veil-state=flagged]").first().evaluate((img) => img.closest("article").id)} img:not(.avatar)`;
+  await popup.uncheck("#enabled");
+  await tab.waitForFunction((selector) => getComputedStyle(document.querySelector(selector)).filter === "none", flagged);
+  await popup.check("#enabled");
+  await tab.waitForFunction((selector) => getComputedStyle(document.querySelector(selector)).filter.includes("blur"), flagged);
   await popup.close();
   await tab.close();
 });
@@ -97,6 +103,11 @@ test("the options page refuses a corrupt pack and keeps the installed one", asyn
   await page.waitForSelector("#message[data-kind=error]");
   assert.match(await page.textContent("#message"), /Not imported: broken\.veilpack .*checksum/i);
   assert.equal(await page.locator("#packs tbody tr").count(), 1);
+  // The verdicts of the earlier tests are kept, keyed by pack version, strictness and URL.
+  const cached = await page.evaluate(async () => Object.keys((await chrome.storage.local.get("verdicts")).verdicts ?? {}));
+  const packId = await page.getAttribute("#packs tbody tr", "data-pack-id");
+  assert.ok(cached.length >= 100, `${cached.length} cached verdicts`);
+  assert.ok(cached.every((key) => key.startsWith(`${packId}|balanced|http://127.0.0.1:`)), cached[0]);
   await page.close();
 });
 
