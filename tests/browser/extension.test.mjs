@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { CHROME_EXTENSION, ROOT, WORK, launchWithExtension, serveWww } from "./harness.mjs";
-import { expectedFeed, paintMonitor, readFeed, scrollToEnd } from "./feed.mjs";
+import { checkFeed, expectedFeed, paintMonitor, readFeed, scrollToEnd } from "./feed.mjs";
 
 const context = {};
 
@@ -32,16 +32,6 @@ async function openFeed(page = "feed.html") {
   return { tab, errors };
 }
 
-function checkFeed(feed, expected, name) {
-  for (const post of feed.posts) {
-    const want = expected.get(post.id);
-    if (!want) continue;
-    const wanted = want === "flagged" || want === "covered" ? "flagged" : "shown";
-    assert.equal(post.state, wanted, `${name}: post ${post.id} (${post.kind}, ${post.class}) should be ${wanted}, is ${post.state}`);
-  }
-  const leaked = feed.paintedUnblurred.filter((url) => [...expected].some(([id, want]) => want !== "shown" && url.endsWith(feed.imageOf[id])));
-  assert.deepEqual(leaked, [], `${name}: flagged images were painted unblurred`);
-}
 
 test("on the demo feed, every image the filter flags is blurred before it is ever painted, and every other image is shown", async () => {
   const { tab, errors } = await openFeed();

@@ -1,5 +1,6 @@
 // What the extension tests know about the demo feed: what the native model says about each
 // image (the expectation), how to watch paints, and how to read the page's final state.
+import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { ROOT, WORK } from "./harness.mjs";
 
@@ -98,4 +99,17 @@ export function readFeed(page) {
     const painted = [globalThis.__veilPainted, ...frames].flatMap((set) => [...set]);
     return { posts: result, imageOf, paintedUnblurred: painted };
   });
+}
+
+/** Asserts what `readFeed` saw against `expectedFeed()`: flagged and broken images covered,
+ * the rest shown, and no flagged image ever painted unblurred. */
+export function checkFeed(feed, expected, name) {
+  for (const post of feed.posts) {
+    const want = expected.get(post.id);
+    if (!want) continue;
+    const wanted = want === "flagged" || want === "covered" ? "flagged" : "shown";
+    assert.equal(post.state, wanted, `${name}: post ${post.id} (${post.kind}, ${post.class}) should be ${wanted}, is ${post.state}`);
+  }
+  const leaked = feed.paintedUnblurred.filter((url) => [...expected].some(([id, want]) => want !== "shown" && url.endsWith(`/${feed.imageOf[id]}`)));
+  assert.deepEqual(leaked, [], `${name}: flagged images were painted unblurred`);
 }

@@ -11,6 +11,7 @@ use anyhow::Context;
 use serde_json::{Value, json};
 use zip::write::SimpleFileOptions;
 
+use crate::shell::run;
 use crate::{root, work_dir};
 
 pub const GECKO_ID: &str = "veil@veil-filter.org";
@@ -89,6 +90,24 @@ pub fn assemble(pack: &Path) -> anyhow::Result<Vec<PathBuf>> {
         zips.push(zip);
     }
     Ok(zips)
+}
+
+/// Mozilla's linter on the Firefox build; warnings fail it too.
+pub fn lint_firefox() -> anyhow::Result<()> {
+    let web_ext = root().join("node_modules").join(".bin").join("web-ext");
+    let source = unpacked(Browser::Firefox).display().to_string();
+    run(
+        &web_ext.display().to_string(),
+        &[
+            "lint",
+            "--source-dir",
+            &source,
+            "--warnings-as-errors",
+            "--output",
+            "text",
+        ],
+        &root(),
+    )
 }
 
 fn manifest(browser: Browser) -> anyhow::Result<Value> {

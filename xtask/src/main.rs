@@ -20,7 +20,8 @@ const USAGE: &str = "usage: cargo xtask <task>
   demo    install what is missing, assemble the default dataset, train the default filter,
           build the wasm module and serve the playground on http://127.0.0.1:8787
   test    install what is missing and run every test: Rust unit and integration tests, the
-          wasm build, and the real-browser tests in headless Chromium
+          wasm build, web-ext lint, and the real-browser tests in headless Chromium and
+          Firefox ESR
   setup   install the toolchain pieces, Debian packages and npm tools (idempotent)
   data    assemble the default dataset from Debian packages
   train   train the default filter pack from the default dataset
@@ -148,6 +149,7 @@ fn test() -> anyhow::Result<()> {
     cargo(&[&["test"], NATIVE_BUILD.as_slice()].concat())?;
     let (pack, _) = build_page()?;
     parity_predictions(&pack)?;
+    extension::lint_firefox()?;
     run(
         "node",
         &[

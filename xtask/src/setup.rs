@@ -13,9 +13,10 @@ use crate::shell::{output, run, succeeds};
 pub const WASM_BINDGEN_VERSION: &str = "0.2.130";
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
-/// Debian packages: the browser for the tests and the packages the default dataset comes from.
-const APT_PACKAGES: [&str; 5] = [
+/// Debian packages: the browsers for the tests and the packages the default dataset comes from.
+const APT_PACKAGES: [&str; 6] = [
     "chromium",
+    "firefox-esr",
     "wesnoth-1.16-data",
     "plasma-workspace-wallpapers",
     "mate-backgrounds",
