@@ -1,6 +1,8 @@
 //! `veil-train`: folders of images in, a filter pack out.
 
+mod config;
 mod data;
+mod schedule;
 mod training;
 
 use std::collections::BTreeMap;
@@ -18,12 +20,13 @@ use veil_core::operating_points::Strictness;
 use veil_core::pack::{self, TrainingSummary};
 use veil_core::{Architecture, Classifier, FilterPack, OperatingPoints, PackMetadata, preprocess};
 
-use crate::training::TrainingConfig;
+use crate::config::RunConfig;
 
 /// File names inside a run folder.
 const PACK_FILE: &str = "filter.veilpack";
 const LOG_FILE: &str = "log.csv";
 const TEST_PREDICTIONS_FILE: &str = "test-predictions.json";
+const CONFIG_FILE: &str = "config.toml";
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +40,8 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+// Parsed once per process: the size of the training flags does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Train a filter on DATA/train/<class>/ and DATA/valid/<class>/ (DATA/test/ is optional)
     /// and write a run folder holding the pack, a CSV log and the test-split predictions.
@@ -47,9 +52,12 @@ enum Command {
 
 #[derive(clap::Args)]
 struct TrainArgs {
+    /// TOML recipe holding every knob (see recipes/); flags given here override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Dataset folder with train/<class>/ and valid/<class>/ sub-folders.
     #[arg(long)]
-    data: PathBuf,
+    data: Option<PathBuf>,
     /// Run folder to create.
     #[arg(long)]
     out: PathBuf,
@@ -57,33 +65,71 @@ struct TrainArgs {
     #[arg(long)]
     overwrite: bool,
     /// Class whose images the filter hides (repeat for several).
-    #[arg(long = "flag", required = true)]
+    #[arg(long = "flag")]
     flagged: Vec<String>,
     /// Word that turns the filter on in the extension's popup (repeat for several).
     #[arg(long = "keyword")]
     keywords: Vec<String>,
-    #[arg(long, default_value = "Veil filter")]
-    name: String,
-    #[arg(long, default_value = "")]
-    description: String,
-    #[arg(long, default_value_t = 8)]
-    epochs: usize,
-    #[arg(long, default_value_t = 16)]
-    batch_size: usize,
-    #[arg(long, default_value_t = 1e-3)]
-    learning_rate: f64,
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long)]
+    description: Option<String>,
+    #[arg(long)]
+    epochs: Option<usize>,
+    #[arg(long)]
+    batch_size: Option<usize>,
+    #[arg(long)]
+    learning_rate: Option<f64>,
     /// Side of the square input, in pixels.
-    #[arg(long, default_value_t = 64)]
-    input_size: usize,
+    #[arg(long)]
+    input_size: Option<usize>,
     /// Width of the hidden dense layer (seed S0 used 1000 at 224 px).
-    #[arg(long, default_value_t = 128)]
-    dense: usize,
-    #[arg(long, default_value_t = 0.5)]
-    dropout: f64,
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
+    #[arg(long)]
+    dense: Option<usize>,
+    #[arg(long)]
+    dropout: Option<f64>,
+    #[arg(long)]
+    seed: Option<u64>,
     #[arg(long, value_enum, default_value_t = BackendArg::Cpu)]
     backend: BackendArg,
+}
+
+impl TrainArgs {
+    /// The recipe (or the defaults), with every flag given on the command line on top.
+    fn run_config(&self) -> anyhow::Result<RunConfig> {
+        let mut config = match &self.config {
+            Some(path) => RunConfig::from_file(path)?,
+            None => RunConfig::default(),
+        };
+        if let Some(data) = &self.data {
+            config.data = Some(data.clone());
+        }
+        if !self.flagged.is_empty() {
+            config.flag = self.flagged.clone();
+        }
+        if !self.keywords.is_empty() {
+            config.keywords = self.keywords.clone();
+        }
+        let overrides = [
+            (self.name.clone(), &mut config.name),
+            (self.description.clone(), &mut config.description),
+        ];
+        for (flag, field) in overrides {
+            if let Some(value) = flag {
+                *field = value;
+            }
+        }
+        config.training.epochs = self.epochs.unwrap_or(config.training.epochs);
+        config.training.batch_size = self.batch_size.unwrap_or(config.training.batch_size);
+        config.optimizer.learning_rate =
+            self.learning_rate.unwrap_or(config.optimizer.learning_rate);
+        config.model.input_size = self.input_size.unwrap_or(config.model.input_size);
+        config.model.dense = self.dense.unwrap_or(config.model.dense);
+        config.model.dropout = self.dropout.unwrap_or(config.model.dropout);
+        config.seed = self.seed.unwrap_or(config.seed);
+        config.validate()?;
+        Ok(config)
+    }
 }
 
 #[derive(clap::Args)]
@@ -168,19 +214,24 @@ struct Prediction {
 
 fn run_train(args: TrainArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let classes = data::classes(&args.data)?;
-    if let Some(unknown) = args.flagged.iter().find(|label| !classes.contains(label)) {
+    let config = args.run_config()?;
+    let data_dir = config
+        .data
+        .clone()
+        .expect("validated: a run config names its data");
+    let classes = data::classes(&data_dir)?;
+    if let Some(unknown) = config.flag.iter().find(|label| !classes.contains(label)) {
         bail!(
             "--flag {unknown:?} is not a class of {}; the classes are {classes:?}",
-            args.data.display()
+            data_dir.display()
         );
     }
     let architecture = Architecture::ConvStack(ConvStackConfig {
-        input_size: args.input_size,
-        dense: args.dense,
-        dropout: args.dropout,
+        input_size: config.model.input_size,
+        channels: config.model.channels.clone(),
+        dense: config.model.dense,
+        dropout: config.model.dropout,
         num_classes: classes.len(),
-        ..ConvStackConfig::s0_benchmark(args.input_size, classes.len())
     });
     architecture
         .validate()
@@ -193,10 +244,10 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
     }
     let device = device(args.backend)?;
 
-    let size = args.input_size;
-    let train = data::load_split(&args.data, "train", &classes, size)?;
-    let validation = data::load_split(&args.data, "valid", &classes, size)?;
-    let test = data::load_split(&args.data, "test", &classes, size)?;
+    let size = config.model.input_size;
+    let train = data::load_split(&data_dir, "train", &classes, size)?;
+    let validation = data::load_split(&data_dir, "valid", &classes, size)?;
+    let test = data::load_split(&data_dir, "test", &classes, size)?;
     for (name, split) in [("train", &train), ("valid", &validation), ("test", &test)] {
         let counts = data::class_counts(&split.examples, classes.len());
         let per_class: Vec<String> = classes
@@ -223,20 +274,14 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
     if validation.examples.is_empty() {
         bail!(
             "{}/valid/ has no readable images; add a valid/<class>/ folder per class",
-            args.data.display()
+            data_dir.display()
         );
     }
 
-    let config = TrainingConfig {
-        architecture: architecture.clone(),
-        epochs: args.epochs,
-        batch_size: args.batch_size.max(2),
-        learning_rate: args.learning_rate,
-        seed: args.seed,
-    };
     let mut log = Vec::new();
     let trained = training::train(
         &config,
+        &architecture,
         &device,
         &train.examples,
         &validation.examples,
@@ -244,12 +289,12 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
     )?;
 
     let mut metadata = PackMetadata {
-        name: args.name,
-        description: args.description,
+        name: config.name.clone(),
+        description: config.description.clone(),
         architecture,
         labels: classes.clone(),
-        flagged_labels: args.flagged,
-        keywords: args.keywords,
+        flagged_labels: config.flag.clone(),
+        keywords: config.keywords.clone(),
         // Chosen below from the validation scores, once the metadata can say which outputs flag.
         operating_points: OperatingPoints::default(),
         training: TrainingSummary {
@@ -279,7 +324,7 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         &trained.model,
         &test.examples,
         size,
-        config.batch_size,
+        config.training.batch_size,
         &device,
     )?;
     let predictions: Vec<Prediction> = test
@@ -289,7 +334,7 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         .map(|(example, row)| Prediction {
             file: example
                 .path
-                .strip_prefix(&args.data)
+                .strip_prefix(&data_dir)
                 .unwrap_or(&example.path)
                 .to_path_buf(),
             scores: classes.iter().cloned().zip(row.iter().copied()).collect(),
@@ -306,6 +351,7 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
     let pack_path = args.out.join(PACK_FILE);
     write_file(&pack_path, &pack.to_bytes())?;
     write_file(&args.out.join(LOG_FILE), &log)?;
+    write_file(&args.out.join(CONFIG_FILE), config.to_toml().as_bytes())?;
     write_file(
         &args.out.join(TEST_PREDICTIONS_FILE),
         &serde_json::to_vec_pretty(&predictions)?,
@@ -316,7 +362,7 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
     eprintln!(
         "best epoch {} of {}: validation accuracy {:.1}%, loss {:.4}",
         summary.epochs,
-        args.epochs,
+        config.training.epochs,
         100.0 * summary.validation_accuracy,
         summary.validation_loss
     );

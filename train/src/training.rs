@@ -1,10 +1,10 @@
-//! The training loop: Adam on cross-entropy, horizontal-flip augmentation, and the weights of
-//! the epoch with the best validation loss kept.
+//! The training loop: the configured optimizer and schedule on cross-entropy, horizontal-flip
+//! augmentation, early stopping, and the weights of the epoch with the best validation loss kept.
 
 use std::io::Write;
 
 use burn::nn::loss::CrossEntropyLoss;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -12,15 +12,9 @@ use rand::seq::SliceRandom;
 use veil_core::classify::read_rows;
 use veil_core::{Architecture, Cnn, preprocess};
 
+use crate::config::RunConfig;
 use crate::data::Example;
-
-pub struct TrainingConfig {
-    pub architecture: Architecture,
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub learning_rate: f64,
-    pub seed: u64,
-}
+use crate::schedule::{Improvement, Schedule, optimizer};
 
 pub struct EpochMetrics {
     pub epoch: usize,
@@ -38,32 +32,44 @@ pub struct Trained {
 }
 
 pub fn train(
-    config: &TrainingConfig,
+    config: &RunConfig,
+    architecture: &Architecture,
     device: &Device,
     train: &[Example],
     validation: &[Example],
     log: &mut impl Write,
 ) -> anyhow::Result<Trained> {
-    let size = config.architecture.input_size();
+    let size = architecture.input_size();
+    // A batch of one has no batch statistics for BatchNorm to learn from.
+    let batch_size = config.training.batch_size.max(2);
+    let epochs = config.training.epochs;
     let inference_device = device;
     let device = device.clone().autodiff();
     device.seed(config.seed);
     let mut rng = StdRng::seed_from_u64(config.seed);
-    let mut model = config.architecture.init(&device);
-    let mut optimizer = AdamConfig::new().init();
+    let mut model = architecture.init(&device);
+    let mut optimizer = optimizer(&config.optimizer);
+    let steps_per_epoch = train.len() / batch_size + usize::from(train.len() % batch_size > 1);
+    let mut schedule = Schedule::new(
+        &config.schedule,
+        config.optimizer.learning_rate,
+        steps_per_epoch * epochs,
+    )?;
     let loss_fn = CrossEntropyLoss::new(None, &device);
     let mut best: Option<Trained> = None;
-    writeln!(log, "epoch,train_loss,validation_loss,validation_accuracy")?;
+    let mut improvement = Improvement::default();
+    writeln!(
+        log,
+        "epoch,learning_rate,train_loss,validation_loss,validation_accuracy"
+    )?;
 
-    for epoch in 1..=config.epochs {
+    for epoch in 1..=epochs {
         let mut order: Vec<usize> = (0..train.len()).collect();
         order.shuffle(&mut rng);
         let (mut loss_sum, mut seen) = (0.0f64, 0usize);
         // A batch of one has no batch statistics for BatchNorm to learn from: drop it.
-        for chunk in order
-            .chunks(config.batch_size)
-            .filter(|chunk| chunk.len() > 1)
-        {
+        let mut learning_rate = 0.0;
+        for chunk in order.chunks(batch_size).filter(|chunk| chunk.len() > 1) {
             let inputs: Vec<Vec<f32>> = chunk
                 .iter()
                 .map(|&i| augment(&train[i].input, size, &mut rng))
@@ -74,17 +80,12 @@ pub fn train(
             loss_sum += f64::from(loss.clone().into_scalar::<f32>()) * chunk.len() as f64;
             seen += chunk.len();
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optimizer.step(config.learning_rate, model, grads);
+            learning_rate = schedule.step();
+            model = optimizer.step(learning_rate, model, grads);
         }
 
         let candidate = model.valid();
-        let rows = probabilities(
-            &candidate,
-            validation,
-            size,
-            config.batch_size,
-            inference_device,
-        )?;
+        let rows = probabilities(&candidate, validation, size, batch_size, inference_device)?;
         let (validation_loss, validation_accuracy) = loss_and_accuracy(&rows, validation);
         let metrics = EpochMetrics {
             epoch,
@@ -94,25 +95,34 @@ pub fn train(
         };
         writeln!(
             log,
-            "{},{:.5},{:.5},{:.4}",
-            epoch, metrics.train_loss, metrics.validation_loss, metrics.validation_accuracy
+            "{},{:e},{:.5},{:.5},{:.4}",
+            epoch,
+            learning_rate,
+            metrics.train_loss,
+            metrics.validation_loss,
+            metrics.validation_accuracy
         )?;
         eprintln!(
-            "epoch {epoch}/{}: train loss {:.4}, validation loss {:.4}, validation accuracy {:.1}%",
-            config.epochs,
+            "epoch {epoch}/{epochs}: learning rate {learning_rate:.2e}, train loss {:.4}, validation loss {:.4}, validation accuracy {:.1}%",
             metrics.train_loss,
             metrics.validation_loss,
             100.0 * metrics.validation_accuracy
         );
-        if best
-            .as_ref()
-            .is_none_or(|best| metrics.validation_loss < best.best.validation_loss)
-        {
+        schedule.end_epoch(metrics.validation_loss);
+        if improvement.observe(metrics.validation_loss) {
             best = Some(Trained {
                 model: candidate,
                 best: metrics,
                 validation_rows: rows,
             });
+        } else {
+            let patience = config.early_stopping.patience;
+            if patience > 0 && improvement.epochs_without >= patience {
+                eprintln!(
+                    "early stop after epoch {epoch}: validation loss has not improved for {patience} epochs"
+                );
+                break;
+            }
         }
     }
     best.ok_or_else(|| anyhow::anyhow!("epochs must be at least 1"))

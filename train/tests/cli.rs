@@ -30,7 +30,7 @@ fn scratch(name: &str) -> PathBuf {
 fn stripes(vertical: bool, phase: u32) -> RgbaImage {
     RgbaImage::from_fn(48, 40, |x, y| {
         let along = if vertical { x } else { y };
-        let on = (along + phase) / 4 % 2 == 0;
+        let on = ((along + phase) / 4).is_multiple_of(2);
         image::Rgba(if on {
             [220, 60, 30, 255]
         } else {
@@ -190,4 +190,68 @@ fn a_corrupt_pack_is_named_in_the_error() {
         message.contains("bad.veilpack") && message.contains("truncated"),
         "{message}"
     );
+}
+
+#[test]
+fn a_recipe_file_trains_and_is_kept_in_the_run_folder() {
+    let dir = scratch("recipe");
+    let data = dir.join("data");
+    write_dataset(&data, 8);
+    let recipe = dir.join("recipe.toml");
+    fs::write(
+        &recipe,
+        format!(
+            "name = \"Stripes\"\ndata = {:?}\nflag = [\"vertical\"]\n\
+             [model]\ninput_size = 32\ndense = 16\n\
+             [training]\nepochs = 3\nbatch_size = 8\n\
+             [optimizer]\nkind = \"sgd\"\nlearning_rate = 0.05\n\
+             [schedule]\nkind = \"cosine\"\nmin_lr = 0.0001\n\
+             [early_stopping]\npatience = 0\n",
+            arg(&data)
+        ),
+    )
+    .unwrap();
+    let out = dir.join("run");
+    let result = veil_train(&["train", "--config", &arg(&recipe), "--out", &arg(&out)]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let kept = fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(
+        kept.contains("kind = \"sgd\"") && kept.contains("kind = \"cosine\""),
+        "{kept}"
+    );
+    let log_csv = fs::read_to_string(out.join("log.csv")).unwrap();
+    let rates: Vec<f64> = log_csv
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(rates.len(), 3, "{log_csv}");
+    assert!(
+        rates[0] > rates[1] && rates[1] > rates[2],
+        "cosine decay: {log_csv}"
+    );
+}
+
+#[test]
+fn a_typo_in_a_recipe_is_named_and_nothing_is_written() {
+    let dir = scratch("recipe-typo");
+    let recipe = dir.join("typo.toml");
+    fs::write(&recipe, "flag = [\"x\"]\n[optimizer]\nlearnig_rate = 0.1\n").unwrap();
+    let out = dir.join("run");
+    let result = veil_train(&[
+        "train",
+        "--config",
+        &arg(&recipe),
+        "--out",
+        &arg(&out),
+        "--data",
+        "d",
+    ]);
+    assert!(!result.status.success());
+    let message = stderr(&result);
+    assert!(
+        message.contains("typo.toml") && message.contains("learnig_rate"),
+        "{message}"
+    );
+    assert!(!out.exists(), "nothing is written");
 }

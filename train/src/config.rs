@@ -1,0 +1,299 @@
+//! A training run's every knob, as a TOML recipe (`veil-train train --config recipe.toml`) with
+//! command-line flags on top. Unknown keys are errors, so a typo never silently becomes a
+//! default; the effective configuration is written into the run folder as `config.toml`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// Dataset folder with train/<class>/ and valid/<class>/ (test/<class>/ optional); relative
+    /// paths are taken from the directory veil-train runs in.
+    pub data: Option<PathBuf>,
+    /// Classes whose images the filter hides.
+    pub flag: Vec<String>,
+    /// Words that turn the filter on in the extension's popup.
+    pub keywords: Vec<String>,
+    pub name: String,
+    pub description: String,
+    pub seed: u64,
+    pub model: ModelConfig,
+    pub training: LoopConfig,
+    pub optimizer: OptimizerConfig,
+    pub schedule: ScheduleConfig,
+    pub early_stopping: EarlyStoppingConfig,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            data: None,
+            flag: Vec::new(),
+            keywords: Vec::new(),
+            name: "Veil filter".into(),
+            description: String::new(),
+            seed: 42,
+            model: ModelConfig::default(),
+            training: LoopConfig::default(),
+            optimizer: OptimizerConfig::default(),
+            schedule: ScheduleConfig::default(),
+            early_stopping: EarlyStoppingConfig::default(),
+        }
+    }
+}
+
+/// The conv-stack network (`veil_core::ConvStackConfig` without the class count, which the
+/// dataset decides).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// Side of the square input, in pixels.
+    pub input_size: usize,
+    /// Output channels of each stride-2 3×3 conv block.
+    pub channels: Vec<usize>,
+    /// Width of the hidden dense layer (seed S0 used 1000 at 224 px).
+    pub dense: usize,
+    pub dropout: f64,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            input_size: 64,
+            channels: vec![16, 32, 64, 128, 256],
+            dense: 128,
+            dropout: 0.5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoopConfig {
+    /// The most epochs to run; early stopping may end sooner.
+    pub epochs: usize,
+    pub batch_size: usize,
+}
+
+impl Default for LoopConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 8,
+            batch_size: 16,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    Adam,
+    Adamw,
+    Sgd,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimizerConfig {
+    /// `adam`, `adamw` or `sgd`.
+    pub kind: OptimizerKind,
+    pub learning_rate: f64,
+    /// L2 penalty (Adam, SGD) or decoupled weight decay (AdamW); 0 for none.
+    pub weight_decay: f32,
+    /// SGD only.
+    pub momentum: f64,
+    /// SGD only: Nesterov momentum, as seed S1 trained.
+    pub nesterov: bool,
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        Self {
+            kind: OptimizerKind::Adam,
+            learning_rate: 1e-3,
+            weight_decay: 0.0,
+            momentum: 0.9,
+            nesterov: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleKind {
+    /// The optimizer's learning rate throughout.
+    Constant,
+    /// Cosine annealing from the learning rate to `min_lr` over all the run's steps.
+    Cosine,
+    /// Multiply by `factor` after `patience` epochs without a better validation loss.
+    Plateau,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScheduleConfig {
+    /// `constant`, `cosine` or `plateau`.
+    pub kind: ScheduleKind,
+    pub min_lr: f64,
+    /// Plateau only.
+    pub factor: f64,
+    /// Plateau only, in epochs.
+    pub patience: usize,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        Self {
+            kind: ScheduleKind::Constant,
+            min_lr: 1e-6,
+            factor: 0.1,
+            patience: 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EarlyStoppingConfig {
+    /// Stop after this many epochs without a better validation loss; 0 never stops early.
+    pub patience: usize,
+}
+
+impl Default for EarlyStoppingConfig {
+    fn default() -> Self {
+        Self { patience: 5 }
+    }
+}
+
+impl RunConfig {
+    /// Reads a recipe; errors name the file and, for a typo, the key and where it is.
+    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let text = fs::read_to_string(path)
+            .with_context(|| format!("cannot read the config {}", path.display()))?;
+        toml::from_str(&text).map_err(|error| {
+            anyhow::anyhow!(
+                "{} is not a valid veil-train config: {}\n(the shipped recipes in recipes/ list every key)",
+                path.display(),
+                error.to_string().trim_end()
+            )
+        })
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a run config is plain data and serializes")
+    }
+
+    /// Checks what would otherwise fail later with a less helpful message.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.data.is_none() {
+            bail!("no dataset: give --data DIR or `data = \"DIR\"` in the config");
+        }
+        if self.flag.is_empty() {
+            bail!("no class to hide: give --flag CLASS or `flag = [\"CLASS\"]` in the config");
+        }
+        if self.training.epochs == 0 {
+            bail!("training.epochs is 0: train for at least one epoch");
+        }
+        if !(self.optimizer.learning_rate >= 0.0 && self.optimizer.learning_rate <= 1.0) {
+            bail!(
+                "optimizer.learning_rate {} is outside [0, 1]",
+                self.optimizer.learning_rate
+            );
+        }
+        if self.schedule.kind == ScheduleKind::Plateau
+            && !(0.0..1.0).contains(&self.schedule.factor)
+        {
+            bail!(
+                "schedule.factor {} must be in [0, 1): it multiplies the learning rate on a plateau",
+                self.schedule.factor
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(name: &str, text: &str) -> anyhow::Result<RunConfig> {
+        let path = std::env::temp_dir().join(format!("veil-config-{name}.toml"));
+        fs::write(&path, text)?;
+        RunConfig::from_file(&path)
+    }
+
+    #[test]
+    fn every_shipped_recipe_parses_and_validates() {
+        let recipes = Path::new(env!("CARGO_MANIFEST_DIR")).join("../recipes");
+        let mut seen = 0;
+        for entry in fs::read_dir(&recipes).unwrap() {
+            let path = entry.unwrap().path();
+            let config = RunConfig::from_file(&path).unwrap();
+            config
+                .validate()
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert_eq!(
+                toml::from_str::<RunConfig>(&config.to_toml()).unwrap(),
+                config
+            );
+            seen += 1;
+        }
+        assert!(seen >= 2, "recipes/ holds the shipped recipes");
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_its_table() {
+        let error =
+            parse("typo", "[optimizer]\nkind = \"adam\"\nlearnig_rate = 0.1\n").unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("learnig_rate"), "{message}");
+        assert!(
+            message.contains("not a valid veil-train config"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_optimizer_lists_the_known_ones() {
+        let message = parse("optimizer", "[optimizer]\nkind = \"adamm\"\n")
+            .unwrap_err()
+            .to_string();
+        for known in ["adam", "adamw", "sgd"] {
+            assert!(message.contains(known), "{message}");
+        }
+    }
+
+    #[test]
+    fn missing_keys_take_the_defaults() {
+        let config = parse(
+            "defaults",
+            "flag = [\"show\"]\ndata = \"d\"\n[training]\nepochs = 3\n",
+        )
+        .unwrap();
+        assert_eq!(config.training.epochs, 3);
+        assert_eq!(config.training.batch_size, LoopConfig::default().batch_size);
+        assert_eq!(config.optimizer, OptimizerConfig::default());
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn validation_names_the_missing_piece() {
+        let message = RunConfig::default().validate().unwrap_err().to_string();
+        assert!(message.contains("--data"), "{message}");
+        let no_flag = RunConfig {
+            data: Some("d".into()),
+            ..RunConfig::default()
+        };
+        assert!(
+            no_flag
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("--flag")
+        );
+    }
+}
