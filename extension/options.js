@@ -23,6 +23,16 @@ function cell(text) {
   return td;
 }
 
+const percent = (x) => `${(x * 100).toFixed(1)}%`;
+
+/** Held-out quality where the pack has it, else what training measured on validation images. */
+function qualityText({ quality: q, training: t }) {
+  if (!q) return `validation accuracy ${percent(t.validation_accuracy)} on ${t.validation_images} images`;
+  return `ROC AUC ${q.auc.toFixed(3)}; recall ${percent(q.recall_at_reported_fpr)} at ≤ 5% false positives; ` +
+    `balanced: recall ${percent(q.balanced.recall)}, false positives ${percent(q.balanced.false_positive_rate)} ` +
+    `(${q.images} held-out images)`;
+}
+
 async function renderPacks() {
   const packs = await ask("packs");
   $("packs").tBodies[0].replaceChildren(
@@ -46,7 +56,7 @@ async function renderPacks() {
         cell(`${metadata.name}${builtIn ? " (built in)" : ""} — ${metadata.description}`),
         cell(metadata.keywords.join(", ")),
         cell(`${t.train_images} images, ${t.epochs} epochs`),
-        cell(`validation accuracy ${(t.validation_accuracy * 100).toFixed(1)}% on ${t.validation_images} images`),
+        cell(qualityText(metadata)),
         cell(active ? "yes" : "no (add a keyword)"),
         remove,
       );

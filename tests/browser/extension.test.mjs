@@ -86,6 +86,10 @@ test("the options page refuses a corrupt pack and keeps the installed one", asyn
   const page = await context.browser.newPage();
   await page.goto(`chrome-extension://${context.extensionId}/options.html`);
   await page.waitForSelector("#packs tbody tr");
+  // The built-in pack lists its keywords and its quality on held-out images.
+  const row = await page.textContent("#packs tbody tr");
+  assert.match(row, /game of thrones/);
+  assert.match(row, /ROC AUC 0\.\d{3}; recall \d+\.\d% at ≤ 5% false positives/);
   const pack = readFileSync(`${ROOT}www/packs/default.veilpack`);
   const corrupt = Buffer.from(pack);
   corrupt[corrupt.length - 100] ^= 0xff;

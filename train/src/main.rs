@@ -18,6 +18,7 @@ use veil_core::classify::flagged_probability;
 use veil_core::model::ConvStackConfig;
 use veil_core::operating_points::Strictness;
 use veil_core::pack::{self, TrainingSummary};
+use veil_core::quality::{Quality, REPORTED_FPR};
 use veil_core::{Architecture, Classifier, FilterPack, OperatingPoints, PackMetadata, preprocess};
 
 use crate::config::RunConfig;
@@ -48,6 +49,9 @@ enum Command {
     Train(TrainArgs),
     /// Judge images with a pack, as the browser would.
     Predict(PredictArgs),
+    /// Measure a pack on a labelled folder (DATA/<split>/<class>/, class names as in the pack):
+    /// ROC AUC, recall at 5% false positives, and what each operating point does.
+    Eval(EvalArgs),
 }
 
 #[derive(clap::Args)]
@@ -147,6 +151,22 @@ struct PredictArgs {
     images: Vec<PathBuf>,
 }
 
+#[derive(clap::Args)]
+struct EvalArgs {
+    #[arg(long)]
+    pack: PathBuf,
+    /// Dataset folder holding <split>/<class>/ sub-folders.
+    #[arg(long)]
+    data: PathBuf,
+    #[arg(long, default_value = "test")]
+    split: String,
+    /// Print the measurements as JSON instead of a summary.
+    #[arg(long)]
+    json: bool,
+    #[arg(long, value_enum, default_value_t = BackendArg::Cpu)]
+    backend: BackendArg,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum BackendArg {
     /// Pure-Rust CPU backend (Flex): runs anywhere, deterministic with a seed.
@@ -198,11 +218,25 @@ fn main() {
     let result = match cli.command {
         Command::Train(args) => run_train(args),
         Command::Predict(args) => run_predict(args),
+        Command::Eval(args) => run_eval(args),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");
         std::process::exit(1);
     }
+}
+
+/// Each example's flagged probability and whether it should be flagged.
+fn scored(rows: &[Vec<f32>], examples: &[data::Example], flagged: &[usize]) -> Vec<(f32, bool)> {
+    rows.iter()
+        .zip(examples)
+        .map(|(row, example)| {
+            (
+                flagged_probability(row, flagged),
+                flagged.contains(&example.label),
+            )
+        })
+        .collect()
 }
 
 /// One line of `test-predictions.json`: what the in-memory model said, before export.
@@ -295,8 +329,10 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         labels: classes.clone(),
         flagged_labels: config.flag.clone(),
         keywords: config.keywords.clone(),
-        // Chosen below from the validation scores, once the metadata can say which outputs flag.
+        // Chosen below from the validation scores, once the metadata can say which outputs flag;
+        // the quality likewise, from the test split.
         operating_points: OperatingPoints::default(),
+        quality: None,
         training: TrainingSummary {
             epochs: trained.best.epoch,
             train_images: train.examples.len(),
@@ -307,19 +343,11 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         created_by: format!("veil-train {}", env!("CARGO_PKG_VERSION")),
     };
     let flagged_indices = metadata.flagged_indices();
-    let scored: Vec<(f32, bool)> = trained
-        .validation_rows
-        .iter()
-        .zip(&validation.examples)
-        .map(|(row, example)| {
-            (
-                flagged_probability(row, &flagged_indices),
-                flagged_indices.contains(&example.label),
-            )
-        })
-        .collect();
-    metadata.operating_points = OperatingPoints::from_scores(&scored);
-    let pack = FilterPack::from_model(metadata, &trained.model)?;
+    metadata.operating_points = OperatingPoints::from_scores(&scored(
+        &trained.validation_rows,
+        &validation.examples,
+        &flagged_indices,
+    ));
     let test_rows = training::probabilities(
         &trained.model,
         &test.examples,
@@ -327,6 +355,12 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         config.training.batch_size,
         &device,
     )?;
+    metadata.quality = Quality::measure(
+        "test",
+        &scored(&test_rows, &test.examples, &flagged_indices),
+        &metadata.operating_points,
+    );
+    let pack = FilterPack::from_model(metadata, &trained.model)?;
     let predictions: Vec<Prediction> = test
         .examples
         .iter()
@@ -382,6 +416,9 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         "operating points (flagged probability): strict {:.3}, balanced {:.3}, relaxed {:.3}",
         points.strict, points.balanced, points.relaxed
     );
+    if let Some(quality) = &pack.metadata.quality {
+        eprint!("{}", describe_quality(quality));
+    }
     eprintln!(
         "wrote {} ({} bytes) in {:.1}s",
         pack_path.display(),
@@ -389,6 +426,62 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f32()
     );
     Ok(())
+}
+
+fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
+    let pack = read_pack(&args.pack)?;
+    let metadata = &pack.metadata;
+    let device = device(args.backend)?;
+    let size = metadata.architecture.input_size();
+    let split = data::load_split(&args.data, &args.split, &metadata.labels, size)?;
+    for (path, reason) in &split.skipped {
+        eprintln!("skipped {}: {reason}", path.display());
+    }
+    let rows = training::probabilities(&pack.model(&device)?, &split.examples, size, 16, &device)?;
+    let scored = scored(&rows, &split.examples, &metadata.flagged_indices());
+    let Some(quality) = Quality::measure(&args.split, &scored, &metadata.operating_points) else {
+        bail!(
+            "{} needs images of both kinds under {}/<class>/ (flagged: {:?}; classes: {:?})",
+            args.data.join(&args.split).display(),
+            args.split,
+            metadata.flagged_labels,
+            metadata.labels
+        );
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&quality)?);
+    } else {
+        print!("{}", describe_quality(&quality));
+    }
+    Ok(())
+}
+
+/// The quality summary that `train` and `eval` print.
+fn describe_quality(quality: &Quality) -> String {
+    let percent = |x: f64| 100.0 * x;
+    let mut text = format!(
+        "{} split: {} images, {} to flag; ROC AUC {:.3}; recall {:.1}% at a false-positive rate of at most {:.0}%\n",
+        quality.split,
+        quality.images,
+        quality.flagged_images,
+        quality.auc,
+        percent(quality.recall_at_reported_fpr),
+        percent(REPORTED_FPR)
+    );
+    for (name, point) in [
+        ("strict", &quality.strict),
+        ("balanced", &quality.balanced),
+        ("relaxed", &quality.relaxed),
+    ] {
+        text.push_str(&format!(
+            "  {name:<8} (threshold {:.3}): recall {:.1}%, false positives {:.1}%, precision {:.1}%\n",
+            point.threshold,
+            percent(point.recall),
+            percent(point.false_positive_rate),
+            percent(point.precision)
+        ));
+    }
+    text
 }
 
 fn run_predict(args: PredictArgs) -> anyhow::Result<()> {

@@ -118,6 +118,29 @@ fn trains_a_pack_that_predicts_and_skips_unreadable_files() {
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(lines[0].contains("v.png: vertical, flagged"), "{stdout}");
     assert!(lines[1].contains("h.png: horizontal ("), "{stdout}");
+
+    // eval measures the pack on the test split; the trainer stored the same numbers in it.
+    let evaluated = veil_train(&[
+        "eval",
+        "--pack",
+        &arg(&out.join("filter.veilpack")),
+        "--data",
+        &arg(&data),
+        "--json",
+    ]);
+    assert!(evaluated.status.success(), "{}", stderr(&evaluated));
+    let quality: serde_json::Value = serde_json::from_slice(&evaluated.stdout).unwrap();
+    assert_eq!(quality["images"], 24);
+    assert_eq!(quality["flagged_images"], 12);
+    assert!(quality["auc"].as_f64().unwrap() > 0.9, "{quality}");
+    let pack =
+        veil_core::FilterPack::from_bytes(&fs::read(out.join("filter.veilpack")).unwrap()).unwrap();
+    let measured: veil_core::quality::Quality = serde_json::from_value(quality).unwrap();
+    assert_eq!(
+        pack.metadata.quality.unwrap(),
+        measured,
+        "the pack's own quality is its test split's"
+    );
 }
 
 /// Runs `veil-train train` on input that must be refused; returns its error message.

@@ -2,7 +2,8 @@
 //! disagree: the CNN architecture family ([`model`]), how pixels become the network's input
 //! ([`preprocess`]), the filter pack file ([`pack`]), how a loaded pack judges images
 //! ([`classify`]), which posts and packs the user's keywords select ([`keywords`]) and how
-//! thresholds are chosen from scored examples ([`operating_points`]).
+//! thresholds are chosen from scored examples ([`operating_points`]) and how good a pack is on
+//! held-out images ([`quality`]).
 //!
 //! Model code is backend-agnostic through burn's runtime [`burn::tensor::Device`]: the same
 //! `Cnn` runs on Flex (pure-Rust CPU, native and wasm), wgpu (Vulkan/Metal/DX12/WebGPU) or CUDA.
@@ -13,6 +14,7 @@ pub mod model;
 pub mod operating_points;
 pub mod pack;
 pub mod preprocess;
+pub mod quality;
 
 pub use classify::{Classifier, ClassifyError, Verdict};
 pub use keywords::KeywordSet;

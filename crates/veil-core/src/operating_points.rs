@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::quality::roc;
+
 /// Recall the strict point must keep: a spoiler filter would rather hide a safe image than show
 /// the show.
 pub const STRICT_RECALL: f64 = 0.99;
@@ -68,43 +70,28 @@ impl OperatingPoints {
     /// Chooses the three points from scored examples (`(flagged probability, is target)`).
     /// Without both targets and non-targets there is nothing to trade off: every point is 0.5.
     pub fn from_scores(scored: &[(f32, bool)]) -> Self {
-        let positives = scored.iter().filter(|(_, target)| *target).count();
-        let negatives = scored.len() - positives;
-        if positives == 0 || negatives == 0 {
+        let curve = roc(scored);
+        let (Some(first), Some(last)) = (curve.first(), curve.last()) else {
             return Self::default();
-        }
-        let mut sorted = scored.to_vec();
-        sorted.sort_by(|a, b| b.0.total_cmp(&a.0));
-
-        let (mut true_positives, mut false_positives) = (0usize, 0usize);
-        let mut strict = None;
-        let mut relaxed = sorted[0].0;
-        let (mut balanced, mut best_f1) = (sorted[0].0, -1.0f64);
-        for (index, &(score, target)) in sorted.iter().enumerate() {
-            if target {
-                true_positives += 1;
-            } else {
-                false_positives += 1;
-            }
-            // Only the last of a run of equal scores is a real threshold.
-            if sorted.get(index + 1).is_some_and(|next| next.0 == score) {
-                continue;
-            }
-            let recall = true_positives as f64 / positives as f64;
-            let false_positive_rate = false_positives as f64 / negatives as f64;
-            let precision = true_positives as f64 / (true_positives + false_positives) as f64;
-            let f1 = 2.0 * precision * recall / (precision + recall).max(f64::MIN_POSITIVE);
-            if strict.is_none() && recall >= STRICT_RECALL {
-                strict = Some(score);
-            }
-            if false_positive_rate <= RELAXED_FPR {
-                relaxed = score;
-            }
-            if f1 > best_f1 {
-                (balanced, best_f1) = (score, f1);
-            }
-        }
-        let strict = strict.unwrap_or(sorted[sorted.len() - 1].0);
+        };
+        let strict = curve
+            .iter()
+            .find(|point| point.recall >= STRICT_RECALL)
+            .unwrap_or(last)
+            .threshold;
+        let relaxed = curve
+            .iter()
+            .take_while(|point| point.false_positive_rate <= RELAXED_FPR)
+            .last()
+            .unwrap_or(first)
+            .threshold;
+        let balanced = curve
+            .iter()
+            .fold(
+                first,
+                |best, point| if point.f1() > best.f1() { point } else { best },
+            )
+            .threshold;
         Self {
             strict: strict.min(balanced),
             balanced,

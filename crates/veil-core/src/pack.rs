@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 
 use crate::model::{Architecture, Cnn};
 use crate::operating_points::OperatingPoints;
+use crate::quality::Quality;
 
 pub const MAGIC: &[u8; 8] = b"VEILPACK";
 /// The format this build writes and the newest it reads.
@@ -85,6 +86,10 @@ pub struct PackMetadata {
     pub keywords: Vec<String>,
     pub operating_points: OperatingPoints,
     pub training: TrainingSummary,
+    /// Measured on the held-out test split, when the dataset had one (packs from before this
+    /// field have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<Quality>,
     /// The program and version that wrote the pack.
     pub created_by: String,
 }

@@ -30,6 +30,7 @@ fn metadata() -> PackMetadata {
         flagged_labels: vec!["vertical".into()],
         keywords: vec!["stripes".into()],
         operating_points: OperatingPoints::default(),
+        quality: None,
         training: TrainingSummary::default(),
         created_by: "pack_format test".into(),
     }

@@ -1,0 +1,196 @@
+//! How good a filter is on images it never trained on: the ROC curve of its flagged
+//! probability, the area under it, the recall it keeps at a 5% false-positive rate, and what
+//! each operating point does. The trainer writes it into the pack, `veil-train eval` measures
+//! it on any folder, and the extension's options page shows it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::operating_points::{OperatingPoints, Strictness};
+
+/// The false-positive rate at which a pack's recall is reported (issue: the default pack must
+/// keep 95% recall there).
+pub const REPORTED_FPR: f64 = 0.05;
+
+/// The outcome of one threshold: an image is flagged when its probability is at least it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RocPoint {
+    pub threshold: f32,
+    pub recall: f64,
+    pub false_positive_rate: f64,
+    pub precision: f64,
+}
+
+impl RocPoint {
+    pub fn f1(&self) -> f64 {
+        2.0 * self.precision * self.recall / (self.precision + self.recall).max(f64::MIN_POSITIVE)
+    }
+}
+
+/// Every distinct threshold among the scores, highest first (so recall and false-positive
+/// rate only grow along the curve). Empty unless both classes are present.
+pub fn roc(scored: &[(f32, bool)]) -> Vec<RocPoint> {
+    let positives = scored.iter().filter(|(_, target)| *target).count();
+    let negatives = scored.len() - positives;
+    if positives == 0 || negatives == 0 {
+        return Vec::new();
+    }
+    let mut sorted = scored.to_vec();
+    sorted.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let (mut true_positives, mut false_positives) = (0usize, 0usize);
+    let mut points = Vec::new();
+    for (index, &(score, target)) in sorted.iter().enumerate() {
+        if target {
+            true_positives += 1;
+        } else {
+            false_positives += 1;
+        }
+        // Tied scores fall on the same side of any threshold: one point for all of them.
+        if sorted.get(index + 1).is_some_and(|next| next.0 == score) {
+            continue;
+        }
+        points.push(RocPoint {
+            threshold: score,
+            recall: true_positives as f64 / positives as f64,
+            false_positive_rate: false_positives as f64 / negatives as f64,
+            precision: true_positives as f64 / (true_positives + false_positives) as f64,
+        });
+    }
+    points
+}
+
+/// Area under the ROC curve (trapezoids from (0, 0)): the chance that a random flagged image
+/// scores above a random safe one.
+pub fn auc(curve: &[RocPoint]) -> f64 {
+    let mut area = 0.0;
+    let (mut fpr, mut recall) = (0.0, 0.0);
+    for point in curve {
+        area += (point.false_positive_rate - fpr) * (point.recall + recall) / 2.0;
+        (fpr, recall) = (point.false_positive_rate, point.recall);
+    }
+    area
+}
+
+/// A pack's quality on one labelled split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quality {
+    /// Which images: `test` (held out from training and threshold choice) for the trainer.
+    pub split: String,
+    pub images: usize,
+    pub flagged_images: usize,
+    pub auc: f64,
+    /// The best recall with a false-positive rate of at most [`REPORTED_FPR`].
+    pub recall_at_reported_fpr: f64,
+    pub strict: RocPoint,
+    pub balanced: RocPoint,
+    pub relaxed: RocPoint,
+}
+
+impl Quality {
+    /// `scored` holds each image's flagged probability and whether it should be flagged. None
+    /// unless both kinds of image are present.
+    pub fn measure(split: &str, scored: &[(f32, bool)], points: &OperatingPoints) -> Option<Self> {
+        let curve = roc(scored);
+        if curve.is_empty() {
+            return None;
+        }
+        let recall_at_reported_fpr = curve
+            .iter()
+            .filter(|point| point.false_positive_rate <= REPORTED_FPR)
+            .map(|point| point.recall)
+            .fold(0.0, f64::max);
+        let at = |strictness| at_threshold(scored, points.threshold(strictness));
+        Some(Self {
+            split: split.to_string(),
+            images: scored.len(),
+            flagged_images: scored.iter().filter(|(_, target)| *target).count(),
+            auc: auc(&curve),
+            recall_at_reported_fpr,
+            strict: at(Strictness::Strict),
+            balanced: at(Strictness::Balanced),
+            relaxed: at(Strictness::Relaxed),
+        })
+    }
+}
+
+/// What one fixed threshold (an operating point chosen elsewhere) does on these scores.
+fn at_threshold(scored: &[(f32, bool)], threshold: f32) -> RocPoint {
+    let count = |target: bool, hit: bool| {
+        scored
+            .iter()
+            .filter(|(score, t)| *t == target && (*score >= threshold) == hit)
+            .count() as f64
+    };
+    let (hits, false_alarms) = (count(true, true), count(false, true));
+    RocPoint {
+        threshold,
+        recall: hits / (hits + count(true, false)).max(1.0),
+        false_positive_rate: false_alarms / (false_alarms + count(false, false)).max(1.0),
+        precision: if hits + false_alarms > 0.0 {
+            hits / (hits + false_alarms)
+        } else {
+            1.0
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_perfect_ranking_has_area_one_and_full_recall_at_zero_false_positives() {
+        let scored = [(0.9, true), (0.8, true), (0.3, false), (0.1, false)];
+        let curve = roc(&scored);
+        assert_eq!(auc(&curve), 1.0);
+        let quality =
+            Quality::measure("test", &scored, &OperatingPoints::from_scores(&scored)).unwrap();
+        assert_eq!(quality.recall_at_reported_fpr, 1.0);
+        assert_eq!((quality.images, quality.flagged_images), (4, 2));
+        assert_eq!(quality.balanced.recall, 1.0);
+        assert_eq!(quality.balanced.false_positive_rate, 0.0);
+    }
+
+    #[test]
+    fn a_reversed_ranking_has_area_zero_and_ties_count_half() {
+        assert_eq!(auc(&roc(&[(0.1, true), (0.9, false)])), 0.0);
+        assert_eq!(auc(&roc(&[(0.5, true), (0.5, false)])), 0.5);
+    }
+
+    #[test]
+    fn area_matches_the_pairwise_definition() {
+        // 3 targets, 3 others: pairs (target above other) = 7 of 9, one tie counts half.
+        let scored = [
+            (0.9, true),
+            (0.6, true),
+            (0.4, true),
+            (0.7, false),
+            (0.4, false),
+            (0.2, false),
+        ];
+        let pairs = 9.0;
+        let above = 3.0 + 2.0 + 1.0 + 0.5; // 0.9 > all; 0.6 > 0.4, 0.2; 0.4 > 0.2, ties 0.4
+        assert!((auc(&roc(&scored)) - above / pairs).abs() < 1e-12);
+    }
+
+    #[test]
+    fn recall_at_five_percent_false_positives_reads_the_curve() {
+        // 20 others, one of them scoring high: one false positive is exactly 5%.
+        let mut scored: Vec<(f32, bool)> = (0..19).map(|i| (i as f32 / 100.0, false)).collect();
+        scored.push((0.95, false));
+        scored.extend((0..10).map(|i| (0.5 + i as f32 / 100.0, true)));
+        scored.push((0.99, true));
+        let quality = Quality::measure("test", &scored, &OperatingPoints::default()).unwrap();
+        // At FPR 5% (one other above): all 11 targets are above 0.19, so recall is 1.
+        assert_eq!(quality.recall_at_reported_fpr, 1.0);
+        // At the default threshold 0.5 every target is flagged and one other of 20 is.
+        assert_eq!(quality.balanced.recall, 1.0);
+        assert!((quality.balanced.false_positive_rate - 0.05).abs() < 1e-12);
+    }
+
+    #[test]
+    fn one_class_has_no_quality() {
+        assert!(Quality::measure("test", &[(0.3, true)], &OperatingPoints::default()).is_none());
+    }
+}
