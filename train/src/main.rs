@@ -1,5 +1,6 @@
 //! `veil-train`: folders of images in, a filter pack out.
 
+mod checkpoint;
 mod config;
 mod data;
 mod schedule;
@@ -21,6 +22,7 @@ use veil_core::pack::{self, TrainingSummary};
 use veil_core::quality::{Quality, REPORTED_FPR};
 use veil_core::{Architecture, Classifier, FilterPack, OperatingPoints, PackMetadata, preprocess};
 
+use crate::checkpoint::Checkpoints;
 use crate::config::RunConfig;
 
 /// File names inside a run folder.
@@ -68,6 +70,10 @@ struct TrainArgs {
     /// Replace the run folder if it already exists.
     #[arg(long)]
     overwrite: bool,
+    /// Start from epoch 1 even if an interrupted run of this config left a checkpoint
+    /// (OUT.checkpoint/); without it, training resumes from there.
+    #[arg(long)]
+    restart: bool,
     /// Class whose images the filter hides (repeat for several).
     #[arg(long = "flag")]
     flagged: Vec<String>,
@@ -312,14 +318,17 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         );
     }
 
-    let mut log = Vec::new();
+    let checkpoints = Checkpoints::for_run(&args.out);
+    if args.restart {
+        checkpoints.clear()?;
+    }
     let trained = training::train(
         &config,
         &architecture,
         &device,
         &train.examples,
         &validation.examples,
-        &mut log,
+        &checkpoints,
     )?;
 
     let mut metadata = PackMetadata {
@@ -384,12 +393,14 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let pack_path = args.out.join(PACK_FILE);
     write_file(&pack_path, &pack.to_bytes())?;
-    write_file(&args.out.join(LOG_FILE), &log)?;
+    write_file(&args.out.join(LOG_FILE), trained.log.as_bytes())?;
     write_file(&args.out.join(CONFIG_FILE), config.to_toml().as_bytes())?;
     write_file(
         &args.out.join(TEST_PREDICTIONS_FILE),
         &serde_json::to_vec_pretty(&predictions)?,
     )?;
+    // The run is complete: its checkpoints have nothing left to resume.
+    checkpoints.clear()?;
 
     let summary = &pack.metadata.training;
     let points = &pack.metadata.operating_points;

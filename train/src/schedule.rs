@@ -8,6 +8,8 @@ use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig};
 
+use serde::{Deserialize, Serialize};
+
 use crate::config::{OptimizerConfig, OptimizerKind, ScheduleConfig, ScheduleKind};
 
 pub fn optimizer(config: &OptimizerConfig) -> ModuleOptimizer {
@@ -31,7 +33,7 @@ pub fn optimizer(config: &OptimizerConfig) -> ModuleOptimizer {
 
 /// Epochs since the validation loss last improved: what early stopping and the plateau
 /// schedule both watch.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Improvement {
     best_loss: f32,
     pub epochs_without: usize,
@@ -62,7 +64,10 @@ impl Improvement {
 
 pub enum Schedule {
     Constant(f64),
-    Cosine(ModuleLrScheduler),
+    Cosine {
+        scheduler: ModuleLrScheduler,
+        steps: usize,
+    },
     Plateau {
         learning_rate: f64,
         min_lr: f64,
@@ -80,12 +85,13 @@ impl Schedule {
     ) -> anyhow::Result<Self> {
         Ok(match config.kind {
             ScheduleKind::Constant => Schedule::Constant(learning_rate),
-            ScheduleKind::Cosine => Schedule::Cosine(
-                CosineAnnealingLrSchedulerConfig::new(learning_rate, total_steps.max(1))
+            ScheduleKind::Cosine => Schedule::Cosine {
+                scheduler: CosineAnnealingLrSchedulerConfig::new(learning_rate, total_steps.max(1))
                     .with_min_lr(config.min_lr.min(learning_rate))
                     .init()
                     .map_err(|problem| anyhow::anyhow!("bad cosine schedule: {problem}"))?,
-            ),
+                steps: 0,
+            },
             ScheduleKind::Plateau => Schedule::Plateau {
                 learning_rate,
                 min_lr: config.min_lr,
@@ -100,7 +106,10 @@ impl Schedule {
     pub fn step(&mut self) -> f64 {
         match self {
             Schedule::Constant(learning_rate) => *learning_rate,
-            Schedule::Cosine(scheduler) => scheduler.step().base(),
+            Schedule::Cosine { scheduler, steps } => {
+                *steps += 1;
+                scheduler.step().base()
+            }
             Schedule::Plateau { learning_rate, .. } => *learning_rate,
         }
     }
@@ -119,6 +128,63 @@ impl Schedule {
         {
             *learning_rate = (*learning_rate * *factor).max(*min_lr);
             improvement.epochs_without = 0;
+        }
+    }
+}
+
+/// What a checkpoint keeps of a schedule; the rest comes from the config.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ScheduleState {
+    Constant,
+    Cosine {
+        steps: usize,
+    },
+    Plateau {
+        learning_rate: f64,
+        improvement: Improvement,
+    },
+}
+
+impl Schedule {
+    pub fn state(&self) -> ScheduleState {
+        match self {
+            Schedule::Constant(_) => ScheduleState::Constant,
+            Schedule::Cosine { steps, .. } => ScheduleState::Cosine { steps: *steps },
+            Schedule::Plateau {
+                learning_rate,
+                improvement,
+                ..
+            } => ScheduleState::Plateau {
+                learning_rate: *learning_rate,
+                improvement: improvement.clone(),
+            },
+        }
+    }
+
+    /// Puts a freshly built schedule (same config) where a checkpoint left it.
+    pub fn restore(&mut self, state: ScheduleState) {
+        match state {
+            // burn's cosine scheduler keeps its position privately: replay the steps.
+            ScheduleState::Cosine { steps: done } => {
+                while matches!(self, Schedule::Cosine { steps, .. } if *steps < done) {
+                    self.step();
+                }
+            }
+            ScheduleState::Plateau {
+                learning_rate: saved,
+                improvement: saved_improvement,
+            } => {
+                if let Schedule::Plateau {
+                    learning_rate,
+                    improvement,
+                    ..
+                } = self
+                {
+                    *learning_rate = saved;
+                    *improvement = saved_improvement;
+                }
+            }
+            ScheduleState::Constant => {}
         }
     }
 }
@@ -168,6 +234,23 @@ mod tests {
         assert_eq!(improvement.epochs_without, 2);
         assert!(improvement.observe(0.9));
         assert_eq!(improvement.epochs_without, 0);
+    }
+
+    #[test]
+    fn a_restored_schedule_continues_where_the_saved_one_was() {
+        for kind in [ScheduleKind::Cosine, ScheduleKind::Plateau] {
+            let mut original = schedule(kind);
+            for loss in [1.0, 1.1, 1.2] {
+                original.step();
+                original.step();
+                original.end_epoch(loss);
+            }
+            let mut restored = schedule(kind);
+            restored.restore(original.state());
+            let next: Vec<f64> = (0..3).map(|_| original.step()).collect();
+            let resumed: Vec<f64> = (0..3).map(|_| restored.step()).collect();
+            assert_eq!(next, resumed, "{kind:?}");
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The training loop: the configured optimizer and schedule on cross-entropy, horizontal-flip
-//! augmentation, early stopping, and the weights of the epoch with the best validation loss kept.
-
-use std::io::Write;
+//! augmentation, early stopping, the weights of the epoch with the best validation loss kept,
+//! and a checkpoint after every epoch to resume from. Each epoch draws its shuffling and
+//! dropout from its own seed, so a resumed run repeats exactly what the killed one would have
+//! done.
 
 use burn::nn::loss::CrossEntropyLoss;
 use burn::optim::GradientsParams;
@@ -9,13 +10,16 @@ use burn::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
 use veil_core::classify::read_rows;
 use veil_core::{Architecture, Cnn, preprocess};
 
+use crate::checkpoint::{Checkpoints, State};
 use crate::config::RunConfig;
 use crate::data::Example;
 use crate::schedule::{Improvement, Schedule, optimizer};
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EpochMetrics {
     pub epoch: usize,
     pub train_loss: f32,
@@ -29,6 +33,8 @@ pub struct Trained {
     pub best: EpochMetrics,
     /// Validation probabilities of `model`, one row per validation example.
     pub validation_rows: Vec<Vec<f32>>,
+    /// `log.csv`: one line per epoch, resumed epochs included.
+    pub log: String,
 }
 
 pub fn train(
@@ -37,38 +43,76 @@ pub fn train(
     device: &Device,
     train: &[Example],
     validation: &[Example],
-    log: &mut impl Write,
+    checkpoints: &Checkpoints,
 ) -> anyhow::Result<Trained> {
     let size = architecture.input_size();
     // A batch of one has no batch statistics for BatchNorm to learn from.
     let batch_size = config.training.batch_size.max(2);
     let epochs = config.training.epochs;
+    let patience = config.early_stopping.patience;
     let inference_device = device;
     let device = device.clone().autodiff();
-    device.seed(config.seed);
-    let mut rng = StdRng::seed_from_u64(config.seed);
-    let mut model = architecture.init(&device);
-    let mut optimizer = optimizer(&config.optimizer);
     let steps_per_epoch = train.len() / batch_size + usize::from(train.len() % batch_size > 1);
     let mut schedule = Schedule::new(
         &config.schedule,
         config.optimizer.learning_rate,
         steps_per_epoch * epochs,
     )?;
+    let config_text = config.to_toml();
+    let (mut model, mut optimizer, mut improvement, mut best, mut log, first_epoch, stopped) =
+        match checkpoints.resume(
+            &config_text,
+            architecture,
+            &device,
+            optimizer(&config.optimizer),
+        )? {
+            Some(resumed) => {
+                let state = resumed.state;
+                eprintln!(
+                    "resuming after epoch {} from {}",
+                    state.epoch,
+                    checkpoints.dir().display()
+                );
+                schedule.restore(state.schedule);
+                let best = resumed
+                    .best_model
+                    .map(|model| model.valid())
+                    .zip(state.best);
+                (
+                    resumed.model,
+                    resumed.optimizer,
+                    state.improvement,
+                    best,
+                    state.log,
+                    state.epoch + 1,
+                    state.stopped,
+                )
+            }
+            None => {
+                device.seed(config.seed);
+                (
+                    architecture.init(&device),
+                    optimizer(&config.optimizer),
+                    Improvement::default(),
+                    None,
+                    "epoch,learning_rate,train_loss,validation_loss,validation_accuracy\n"
+                        .to_string(),
+                    1,
+                    false,
+                )
+            }
+        };
     let loss_fn = CrossEntropyLoss::new(None, &device);
-    let mut best: Option<Trained> = None;
-    let mut improvement = Improvement::default();
-    writeln!(
-        log,
-        "epoch,learning_rate,train_loss,validation_loss,validation_accuracy"
-    )?;
 
-    for epoch in 1..=epochs {
+    for epoch in (first_epoch..=epochs).take_while(|_| !stopped) {
+        let epoch_seed = config.seed.wrapping_add(epoch as u64);
+        device.seed(epoch_seed);
+        let mut rng = StdRng::seed_from_u64(epoch_seed);
         let mut order: Vec<usize> = (0..train.len()).collect();
         order.shuffle(&mut rng);
         let (mut loss_sum, mut seen) = (0.0f64, 0usize);
-        // A batch of one has no batch statistics for BatchNorm to learn from: drop it.
         let mut learning_rate = 0.0;
+        // A batch of one has no batch statistics for BatchNorm to learn from: drop it.
         for chunk in order.chunks(batch_size).filter(|chunk| chunk.len() > 1) {
             let inputs: Vec<Vec<f32>> = chunk
                 .iter()
@@ -93,15 +137,14 @@ pub fn train(
             validation_loss,
             validation_accuracy,
         };
-        writeln!(
-            log,
-            "{},{:e},{:.5},{:.5},{:.4}",
+        log.push_str(&format!(
+            "{},{:e},{:.5},{:.5},{:.4}\n",
             epoch,
             learning_rate,
             metrics.train_loss,
             metrics.validation_loss,
             metrics.validation_accuracy
-        )?;
+        ));
         eprintln!(
             "epoch {epoch}/{epochs}: learning rate {learning_rate:.2e}, train loss {:.4}, validation loss {:.4}, validation accuracy {:.1}%",
             metrics.train_loss,
@@ -110,22 +153,38 @@ pub fn train(
         );
         schedule.end_epoch(metrics.validation_loss);
         if improvement.observe(metrics.validation_loss) {
-            best = Some(Trained {
-                model: candidate,
-                best: metrics,
-                validation_rows: rows,
-            });
-        } else {
-            let patience = config.early_stopping.patience;
-            if patience > 0 && improvement.epochs_without >= patience {
-                eprintln!(
-                    "early stop after epoch {epoch}: validation loss has not improved for {patience} epochs"
-                );
-                break;
-            }
+            best = Some((candidate, metrics));
+        }
+        let stop = patience > 0 && improvement.epochs_without >= patience;
+        checkpoints.save(
+            &State {
+                config: config_text.clone(),
+                epoch,
+                stopped: stop,
+                schedule: schedule.state(),
+                improvement: improvement.clone(),
+                best: best.as_ref().map(|(_, metrics)| metrics.clone()),
+                log: log.clone(),
+            },
+            &model,
+            &optimizer,
+            best.as_ref().map(|(model, _)| model),
+        )?;
+        if stop {
+            eprintln!(
+                "early stop after epoch {epoch}: validation loss has not improved for {patience} epochs"
+            );
+            break;
         }
     }
-    best.ok_or_else(|| anyhow::anyhow!("epochs must be at least 1"))
+    let (model, best) = best.ok_or_else(|| anyhow::anyhow!("epochs must be at least 1"))?;
+    let validation_rows = probabilities(&model, validation, size, batch_size, inference_device)?;
+    Ok(Trained {
+        model,
+        best,
+        validation_rows,
+        log,
+    })
 }
 
 /// Class probabilities for `examples`, in batches, on `model`'s device.

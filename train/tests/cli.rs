@@ -74,7 +74,7 @@ fn trains_a_pack_that_predicts_and_skips_unreadable_files() {
         "--flag",
         "vertical",
         "--epochs",
-        "6",
+        "12",
         "--input-size",
         "32",
         "--dense",
@@ -96,8 +96,8 @@ fn trains_a_pack_that_predicts_and_skips_unreadable_files() {
     let log_csv = fs::read_to_string(out.join("log.csv")).unwrap();
     assert_eq!(
         log_csv.lines().count(),
-        7,
-        "a header and six epochs: {log_csv}"
+        13,
+        "a header and 12 epochs: {log_csv}"
     );
 
     // The pack judges unseen stripes correctly (the task is easy; a broken pipeline is not).
@@ -277,4 +277,92 @@ fn a_typo_in_a_recipe_is_named_and_nothing_is_written() {
         "{message}"
     );
     assert!(!out.exists(), "nothing is written");
+}
+
+#[test]
+fn a_run_killed_mid_epoch_resumes_and_ends_as_if_never_killed() {
+    let dir = scratch("resume");
+    let data = dir.join("data");
+    write_dataset(&data, 16);
+    let recipe = dir.join("recipe.toml");
+    fs::write(
+        &recipe,
+        format!(
+            "data = {:?}\nflag = [\"vertical\"]\n[model]\ninput_size = 48\ndense = 32\n\
+             [training]\nepochs = 20\nbatch_size = 4\n[early_stopping]\npatience = 0\n",
+            arg(&data)
+        ),
+    )
+    .unwrap();
+    let train = |out: &Path| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_veil-train"));
+        command.args(["train", "--config", &arg(&recipe), "--out", &arg(out)]);
+        command
+    };
+
+    let reference = dir.join("reference");
+    let uninterrupted = train(&reference).output().unwrap();
+    assert!(uninterrupted.status.success(), "{}", stderr(&uninterrupted));
+
+    let out = dir.join("run");
+    let mut child = train(&out)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let latest = dir.join("run.checkpoint").join("latest");
+    loop {
+        let done = fs::read_to_string(&latest).unwrap_or_default();
+        if done.as_str() >= "epoch-00003" {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    assert!(!out.exists(), "a killed run leaves no run folder");
+
+    let resumed = train(&out).output().unwrap();
+    let message = stderr(&resumed);
+    assert!(resumed.status.success(), "{message}");
+    assert!(message.contains("resuming after epoch"), "{message}");
+    let log_csv = fs::read_to_string(out.join("log.csv")).unwrap();
+    let epochs: Vec<&str> = log_csv
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').next().unwrap())
+        .collect();
+    let expected: Vec<String> = (1..=20).map(|epoch| epoch.to_string()).collect();
+    assert_eq!(epochs, expected, "every epoch once: {log_csv}");
+    // Same seeds per epoch, same optimizer state: the very same pack as the run never killed.
+    assert_eq!(
+        fs::read(out.join("log.csv")).unwrap(),
+        fs::read(reference.join("log.csv")).unwrap()
+    );
+    // Parameter ids differ between runs, so compare what the packs say, not their bytes.
+    let judge = |run: &Path| {
+        let mut args = vec![
+            "predict".to_string(),
+            "--json".into(),
+            "--pack".into(),
+            arg(&run.join("filter.veilpack")),
+        ];
+        for class in ["vertical", "horizontal"] {
+            for i in 0..16 {
+                args.push(arg(&data.join("test").join(class).join(format!("{i}.png"))));
+            }
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = veil_train(&args);
+        assert!(output.status.success(), "{}", stderr(&output));
+        output.stdout
+    };
+    assert_eq!(judge(&out), judge(&reference));
+    assert!(
+        !dir.join("run.checkpoint").exists(),
+        "a finished run clears its checkpoints"
+    );
 }
