@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::augment::AugmentConfig;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RunConfig {
@@ -23,6 +25,7 @@ pub struct RunConfig {
     pub seed: u64,
     pub model: ModelConfig,
     pub training: LoopConfig,
+    pub augment: AugmentConfig,
     pub optimizer: OptimizerConfig,
     pub schedule: ScheduleConfig,
     pub early_stopping: EarlyStoppingConfig,
@@ -39,6 +42,7 @@ impl Default for RunConfig {
             seed: 42,
             model: ModelConfig::default(),
             training: LoopConfig::default(),
+            augment: AugmentConfig::default(),
             optimizer: OptimizerConfig::default(),
             schedule: ScheduleConfig::default(),
             early_stopping: EarlyStoppingConfig::default(),

@@ -1,5 +1,6 @@
 //! `veil-train`: folders of images in, a filter pack out.
 
+mod augment;
 mod checkpoint;
 mod config;
 mod data;

@@ -1,4 +1,4 @@
-//! The training loop: the configured optimizer and schedule on cross-entropy, horizontal-flip
+//! The training loop: the configured optimizer and schedule on cross-entropy, the configured
 //! augmentation, early stopping, the weights of the epoch with the best validation loss kept,
 //! and a checkpoint after every epoch to resume from. Each epoch draws its shuffling and
 //! dropout from its own seed, so a resumed run repeats exactly what the killed one would have
@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use veil_core::classify::read_rows;
 use veil_core::{Architecture, Cnn, preprocess};
 
+use crate::augment::Transform;
 use crate::checkpoint::{Checkpoints, State};
 use crate::config::RunConfig;
 use crate::data::Example;
@@ -116,7 +117,7 @@ pub fn train(
         for chunk in order.chunks(batch_size).filter(|chunk| chunk.len() > 1) {
             let inputs: Vec<Vec<f32>> = chunk
                 .iter()
-                .map(|&i| augment(&train[i].input, size, &mut rng))
+                .map(|&i| Transform::sample(&config.augment, &mut rng).apply(&train[i].input, size))
                 .collect();
             let targets = labels(chunk.iter().map(|&i| &train[i]), &device);
             let logits = model.forward(preprocess::batch(&inputs, size, &device));
@@ -230,17 +231,4 @@ fn labels<'a>(examples: impl Iterator<Item = &'a Example>, device: &Device) -> T
     let labels: Vec<i64> = examples.map(|e| e.label as i64).collect();
     let count = labels.len();
     Tensor::from_data(TensorData::new(labels, [count]), device)
-}
-
-/// Mirrors the image left-right half of the time (seed S0's only geometric augmentation that
-/// never changes what the picture shows).
-fn augment(input: &[f32], size: usize, rng: &mut StdRng) -> Vec<f32> {
-    if rand::Rng::random_bool(rng, 0.5) {
-        return input.to_vec();
-    }
-    let mut flipped = Vec::with_capacity(input.len());
-    for row in input.chunks(size) {
-        flipped.extend(row.iter().rev());
-    }
-    flipped
 }
