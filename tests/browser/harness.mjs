@@ -109,6 +109,9 @@ export async function openPlayground(browser, url, prepare = async () => {}) {
   return { page, errors };
 }
 
+/** How far browser and native probabilities may differ (the parity test holds them to it). */
+export const PARITY_TOLERANCE = 1e-4;
+
 /** What `veil-train predict --json` said about the parity images (native CPU, pack reloaded). */
 export function nativePredictions() {
   return readFileSync(`${WORK}parity-native.jsonl`, "utf8")

@@ -4,9 +4,8 @@
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { test } from "node:test";
-import { WORK, nativePredictions, openPlayground, withPlayground } from "./harness.mjs";
+import { PARITY_TOLERANCE, WORK, nativePredictions, openPlayground, withPlayground } from "./harness.mjs";
 
-const TOLERANCE = 1e-4;
 const env = withPlayground();
 
 function maxDifference(expected, actual) {
@@ -48,7 +47,7 @@ test("native CPU, browser WebGPU and browser CPU agree within 1e-4 on 20 held-ou
     return results;
   }, images);
 
-  const report = { tolerance: TOLERANCE, images: native.length };
+  const report = { tolerance: PARITY_TOLERANCE, images: native.length };
   // The pack on disk reproduces the in-memory model (native, both on Flex).
   let worstReload = 0;
   for (const n of native) {
@@ -57,14 +56,14 @@ test("native CPU, browser WebGPU and browser CPU agree within 1e-4 on 20 held-ou
     worstReload = Math.max(worstReload, maxDifference(inMemory.get(relative), n.verdict.scores));
   }
   report.nativeReloadVsInMemory = worstReload;
-  assert.ok(worstReload <= TOLERANCE, `reloaded pack differs from the in-memory model by ${worstReload}`);
+  assert.ok(worstReload <= PARITY_TOLERANCE, `reloaded pack differs from the in-memory model by ${worstReload}`);
 
   assert.ok(!browserResults.cpu.error, `browser CPU path failed: ${browserResults.cpu.error}`);
   assert.equal(browserResults.cpu.backend, "cpu");
   report.browserCpuVsNative = Math.max(
     ...native.map((n, i) => maxDifference(n.verdict.scores, browserResults.cpu.verdicts[i].scores)),
   );
-  assert.ok(report.browserCpuVsNative <= TOLERANCE, `browser CPU differs by ${report.browserCpuVsNative}`);
+  assert.ok(report.browserCpuVsNative <= PARITY_TOLERANCE, `browser CPU differs by ${report.browserCpuVsNative}`);
 
   if (!browserResults.hasWebGpu) {
     t.diagnostic("this Chromium exposes no navigator.gpu: the WebGPU path was not checked here");
@@ -76,7 +75,7 @@ test("native CPU, browser WebGPU and browser CPU agree within 1e-4 on 20 held-ou
       ...native.map((n, i) => maxDifference(n.verdict.scores, browserResults.webgpu.verdicts[i].scores)),
     );
     assert.ok(
-      report.browserWebGpuVsNative <= TOLERANCE,
+      report.browserWebGpuVsNative <= PARITY_TOLERANCE,
       `browser WebGPU differs by ${report.browserWebGpuVsNative}`,
     );
   }

@@ -5,6 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use indicatif::ParallelProgressIterator;
 use rayon::prelude::*;
 use veil_core::preprocess;
 
@@ -73,8 +74,10 @@ pub fn load_split(
         class_files.sort();
         files.extend(class_files.into_iter().map(|path| (path, label)));
     }
+    let progress = crate::progress::bar(files.len(), format!("decoding {split}"));
     let decoded: Vec<Result<Example, (PathBuf, String)>> = files
         .into_par_iter()
+        .progress_with(progress.clone())
         .map(|(path, label)| {
             let image = fs::read(&path)
                 .map_err(|error| error.to_string())
@@ -89,6 +92,7 @@ pub fn load_split(
             }
         })
         .collect();
+    progress.finish_and_clear();
     let (mut examples, mut skipped) = (Vec::new(), Vec::new());
     for result in decoded {
         match result {

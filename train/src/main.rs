@@ -4,6 +4,7 @@ mod augment;
 mod checkpoint;
 mod config;
 mod data;
+mod progress;
 mod schedule;
 mod training;
 
@@ -514,7 +515,9 @@ fn run_predict(args: PredictArgs) -> anyhow::Result<()> {
                 .pop()
                 .expect("one verdict per image");
         if args.json {
-            let line = serde_json::json!({ "file": path, "verdict": verdict });
+            let threshold = pack.metadata.operating_points.threshold(strictness);
+            let line =
+                serde_json::json!({ "file": path, "verdict": verdict, "threshold": threshold });
             println!("{line}");
         } else {
             let scores: Vec<String> = labels

@@ -113,6 +113,7 @@ pub fn train(
         order.shuffle(&mut rng);
         let (mut loss_sum, mut seen) = (0.0f64, 0usize);
         let mut learning_rate = 0.0;
+        let progress = crate::progress::bar(steps_per_epoch, format!("epoch {epoch}/{epochs}"));
         // A batch of one has no batch statistics for BatchNorm to learn from: drop it.
         for chunk in order.chunks(batch_size).filter(|chunk| chunk.len() > 1) {
             let inputs: Vec<Vec<f32>> = chunk
@@ -127,7 +128,10 @@ pub fn train(
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             learning_rate = schedule.step();
             model = optimizer.step(learning_rate, model, grads);
+            progress.inc(1);
+            progress.set_message(format!("train loss {:.4}", loss_sum / seen as f64));
         }
+        progress.finish_and_clear();
 
         let candidate = model.valid();
         let rows = probabilities(&candidate, validation, size, batch_size, inference_device)?;

@@ -108,9 +108,34 @@ mod tests {
     fn separable_scores_put_every_point_between_the_classes() {
         let scored = [(0.9, true), (0.8, true), (0.3, false), (0.1, false)];
         let points = OperatingPoints::from_scores(&scored);
-        assert_eq!(points.balanced, 0.8);
-        assert_eq!(points.strict, 0.8);
-        assert_eq!(points.relaxed, 0.8);
+        // Halfway between the lowest target (0.8) and the highest other (0.3).
+        assert_eq!(points.balanced, 0.55);
+        assert_eq!(points.strict, 0.55);
+        assert_eq!(points.relaxed, 0.55);
+    }
+
+    #[test]
+    fn a_score_a_hair_off_a_validation_score_keeps_its_verdict() {
+        let scored: Vec<(f32, bool)> = (0..50)
+            .map(|i| (0.5 + i as f32 * 0.01, true))
+            .chain((0..50).map(|i| (0.2 + i as f32 * 0.01, false)))
+            .collect();
+        let points = OperatingPoints::from_scores(&scored);
+        for strictness in [
+            Strictness::Strict,
+            Strictness::Balanced,
+            Strictness::Relaxed,
+        ] {
+            let threshold = points.threshold(strictness);
+            for (score, _) in &scored {
+                // Backends agree to ~1e-6; a verdict that flips within that is a coin toss.
+                assert_eq!(
+                    *score - 1e-5 >= threshold,
+                    *score + 1e-5 >= threshold,
+                    "{score} sits on the {strictness:?} threshold {threshold}"
+                );
+            }
+        }
     }
 
     fn f1_at(scored: &[(f32, bool)], threshold: f32) -> f64 {

@@ -27,8 +27,9 @@ impl RocPoint {
     }
 }
 
-/// Every distinct threshold among the scores, highest first (so recall and false-positive
-/// rate only grow along the curve). Empty unless both classes are present.
+/// One point per distinct score, highest first (so recall and false-positive rate only grow
+/// along the curve), with a threshold that flags that score and every higher one. Empty unless
+/// both classes are present.
 pub fn roc(scored: &[(f32, bool)]) -> Vec<RocPoint> {
     let positives = scored.iter().filter(|(_, target)| *target).count();
     let negatives = scored.len() - positives;
@@ -46,11 +47,15 @@ pub fn roc(scored: &[(f32, bool)]) -> Vec<RocPoint> {
             false_positives += 1;
         }
         // Tied scores fall on the same side of any threshold: one point for all of them.
-        if sorted.get(index + 1).is_some_and(|next| next.0 == score) {
+        let next_lower = sorted.get(index + 1).map_or(0.0, |next| next.0);
+        if next_lower == score {
             continue;
         }
         points.push(RocPoint {
-            threshold: score,
+            // Halfway to the next lower score, not on this one: an image scored exactly here
+            // (a validation image, or the same picture re-encoded) must not flip with the last
+            // bits of float rounding that differ between backends.
+            threshold: score / 2.0 + next_lower / 2.0,
             recall: true_positives as f64 / positives as f64,
             false_positive_rate: false_positives as f64 / negatives as f64,
             precision: true_positives as f64 / (true_positives + false_positives) as f64,
