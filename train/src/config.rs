@@ -23,6 +23,7 @@ pub struct RunConfig {
     pub name: String,
     pub description: String,
     pub seed: u64,
+    pub dataset: DatasetConfig,
     pub model: ModelConfig,
     pub training: LoopConfig,
     pub augment: AugmentConfig,
@@ -40,12 +41,33 @@ impl Default for RunConfig {
             name: "Veil filter".into(),
             description: String::new(),
             seed: 42,
+            dataset: DatasetConfig::default(),
             model: ModelConfig::default(),
             training: LoopConfig::default(),
             augment: AugmentConfig::default(),
             optimizer: OptimizerConfig::default(),
             schedule: ScheduleConfig::default(),
             early_stopping: EarlyStoppingConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatasetConfig {
+    /// Shares of each class for train, valid and test when `data` holds the class folders
+    /// directly (no train/ folder); which file goes where follows a seeded hash of its name.
+    pub split: [f64; 3],
+    /// Drop images whose perceptual hash is within this many bits (of 64) of an image already
+    /// kept, across all splits (seed S2); absent: keep everything.
+    pub dedup_distance: Option<u32>,
+}
+
+impl Default for DatasetConfig {
+    fn default() -> Self {
+        Self {
+            split: [0.7, 0.15, 0.15],
+            dedup_distance: None,
         }
     }
 }
@@ -198,6 +220,19 @@ impl RunConfig {
         }
         if self.flag.is_empty() {
             bail!("no class to hide: give --flag CLASS or `flag = [\"CLASS\"]` in the config");
+        }
+        let [train, valid, test] = self.dataset.split;
+        if [train, valid, test]
+            .iter()
+            .any(|share| !(0.0..=1.0).contains(share))
+            || train <= 0.0
+            || valid <= 0.0
+            || (train + valid + test - 1.0).abs() > 1e-6
+        {
+            bail!(
+                "dataset.split {:?} must be three shares (train, valid, test) that add up to 1, with train and valid above 0",
+                self.dataset.split
+            );
         }
         if self.training.epochs == 0 {
             bail!("training.epochs is 0: train for at least one epoch");

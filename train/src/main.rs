@@ -5,6 +5,7 @@ mod checkpoint;
 mod config;
 mod data;
 mod progress;
+mod report;
 mod schedule;
 mod training;
 
@@ -261,23 +262,6 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         .data
         .clone()
         .expect("validated: a run config names its data");
-    let classes = data::classes(&data_dir)?;
-    if let Some(unknown) = config.flag.iter().find(|label| !classes.contains(label)) {
-        bail!(
-            "--flag {unknown:?} is not a class of {}; the classes are {classes:?}",
-            data_dir.display()
-        );
-    }
-    let architecture = Architecture::ConvStack(ConvStackConfig {
-        input_size: config.model.input_size,
-        channels: config.model.channels.clone(),
-        dense: config.model.dense,
-        dropout: config.model.dropout,
-        num_classes: classes.len(),
-    });
-    architecture
-        .validate()
-        .map_err(|problem| anyhow::anyhow!("bad architecture: {problem}"))?;
     if args.out.exists() && !args.overwrite {
         bail!(
             "{} already exists; choose another --out or pass --overwrite to replace it",
@@ -285,12 +269,56 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         );
     }
     let device = device(args.backend)?;
+    let dataset = data::load(
+        &data_dir,
+        &config.dataset,
+        config.seed,
+        config.model.input_size,
+    )?;
+    if let Some(unknown) = config
+        .flag
+        .iter()
+        .find(|label| !dataset.classes.contains(label))
+    {
+        bail!(
+            "--flag {unknown:?} is not a class of {}; the classes are {:?}",
+            data_dir.display(),
+            dataset.classes
+        );
+    }
+    let architecture = Architecture::ConvStack(ConvStackConfig {
+        input_size: config.model.input_size,
+        channels: config.model.channels.clone(),
+        dense: config.model.dense,
+        dropout: config.model.dropout,
+        num_classes: dataset.classes.len(),
+    });
+    architecture
+        .validate()
+        .map_err(|problem| anyhow::anyhow!("bad architecture: {problem}"))?;
 
     let size = config.model.input_size;
-    let train = data::load_split(&data_dir, "train", &classes, size)?;
-    let validation = data::load_split(&data_dir, "valid", &classes, size)?;
-    let test = data::load_split(&data_dir, "test", &classes, size)?;
-    for (name, split) in [("train", &train), ("valid", &validation), ("test", &test)] {
+    if dataset.split_here {
+        eprintln!(
+            "{} has no train/ folder: split each class {:?} (train, valid, test) by seed {}",
+            data_dir.display(),
+            config.dataset.split,
+            config.seed
+        );
+    }
+    if !dataset.duplicates.is_empty() {
+        eprintln!(
+            "dropped {} near-duplicate image(s) (perceptual hash within {} bits):",
+            dataset.duplicates.len(),
+            config.dataset.dedup_distance.unwrap_or_default()
+        );
+        for (dropped, kept) in &dataset.duplicates {
+            eprintln!("  {} (like {})", dropped.display(), kept.display());
+        }
+    }
+    let classes = dataset.classes;
+    let [train, validation, test] = dataset.splits;
+    for (name, split) in data::SPLITS.into_iter().zip([&train, &validation, &test]) {
         let counts = data::class_counts(&split.examples, classes.len());
         let per_class: Vec<String> = classes
             .iter()
@@ -366,11 +394,8 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         config.training.batch_size,
         &device,
     )?;
-    metadata.quality = Quality::measure(
-        "test",
-        &scored(&test_rows, &test.examples, &flagged_indices),
-        &metadata.operating_points,
-    );
+    let test_scored = scored(&test_rows, &test.examples, &flagged_indices);
+    metadata.quality = Quality::measure("test", &test_scored, &metadata.operating_points);
     let pack = FilterPack::from_model(metadata, &trained.model)?;
     let predictions: Vec<Prediction> = test
         .examples
@@ -400,6 +425,22 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
     write_file(
         &args.out.join(TEST_PREDICTIONS_FILE),
         &serde_json::to_vec_pretty(&predictions)?,
+    )?;
+    let skipped: Vec<(PathBuf, String)> = [&train, &validation, &test]
+        .into_iter()
+        .flat_map(|split| split.skipped.iter().cloned())
+        .collect();
+    let test_labels: Vec<usize> = test.examples.iter().map(|e| e.label).collect();
+    let report_path = report::write(
+        &args.out,
+        &report::RunReport {
+            metadata: &pack.metadata,
+            epochs: &report::parse_log(&trained.log)?,
+            test_rows: &test_rows,
+            test_labels: &test_labels,
+            test_scored: &test_scored,
+            skipped: &skipped,
+        },
     )?;
     // The run is complete: its checkpoints have nothing left to resume.
     checkpoints.clear()?;
@@ -433,10 +474,11 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         eprint!("{}", describe_quality(quality));
     }
     eprintln!(
-        "wrote {} ({} bytes) in {:.1}s",
+        "wrote {} ({} bytes) in {:.1}s; open {} to read how good it is",
         pack_path.display(),
         fs::metadata(&pack_path)?.len(),
-        started.elapsed().as_secs_f32()
+        started.elapsed().as_secs_f32(),
+        report_path.display()
     );
     Ok(())
 }

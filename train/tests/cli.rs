@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use image::RgbaImage;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 fn veil_train(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_veil-train"))
@@ -37,6 +39,33 @@ fn stripes(vertical: bool, phase: u32) -> RgbaImage {
             [30, 40, 110, 255]
         })
     })
+}
+
+/// A 48×40 picture of random coloured 8-pixel blocks: every seed looks different to a
+/// perceptual hash, unlike stripes, which are all shifts of one another.
+fn blocks(seed: u64) -> RgbaImage {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let colours: Vec<[u8; 4]> = (0..30)
+        .map(|_| [rng.random(), rng.random(), rng.random(), 255])
+        .collect();
+    RgbaImage::from_fn(48, 40, |x, y| {
+        image::Rgba(colours[(y / 8 * 6 + x / 8) as usize])
+    })
+}
+
+/// `split/class/*.png` of distinct random blocks: for runs where only the pipeline matters.
+fn write_distinct_dataset(root: &Path, per_class: u64) {
+    for (s, split) in ["train", "valid", "test"].into_iter().enumerate() {
+        for (c, class) in ["vertical", "horizontal"].into_iter().enumerate() {
+            let folder = root.join(split).join(class);
+            fs::create_dir_all(&folder).unwrap();
+            for i in 0..per_class {
+                blocks(((s * 2 + c) as u64) * 1000 + i)
+                    .save(folder.join(format!("{i}.png")))
+                    .unwrap();
+            }
+        }
+    }
 }
 
 /// `split/class/*.png`: vertical stripes are the class to hide, horizontal ones the rest.
@@ -92,6 +121,19 @@ fn trains_a_pack_that_predicts_and_skips_unreadable_files() {
     );
     for file in ["filter.veilpack", "log.csv", "test-predictions.json"] {
         assert!(out.join(file).is_file(), "{file} written");
+    }
+    // The report names the test-split numbers and shows four real plots.
+    let report = fs::read_to_string(out.join("report.html")).unwrap();
+    for needle in ["ROC AUC", "balanced", "Confusion matrix", "broken.png"] {
+        assert!(report.contains(needle), "report lacks {needle:?}");
+    }
+    for plot in ["loss.png", "accuracy.png", "roc.png", "thresholds.png"] {
+        assert!(report.contains(&format!("src=\"{plot}\"")), "{plot} linked");
+        let image = image::open(out.join(plot)).unwrap();
+        assert_eq!((image.width(), image.height()), (640, 400), "{plot}");
+        // Not a blank canvas: axes, text and curves are drawn.
+        let dark = image.to_luma8().pixels().filter(|p| p.0[0] < 128).count();
+        assert!(dark > 1000, "{plot} has only {dark} dark pixels");
     }
     let log_csv = fs::read_to_string(out.join("log.csv")).unwrap();
     assert_eq!(
@@ -364,5 +406,119 @@ fn a_run_killed_mid_epoch_resumes_and_ends_as_if_never_killed() {
     assert!(
         !dir.join("run.checkpoint").exists(),
         "a finished run clears its checkpoints"
+    );
+}
+
+#[test]
+fn every_shipped_recipe_trains_an_epoch_on_sample_data() {
+    let dir = scratch("recipes");
+    let data = dir.join("data");
+    // Distinct pictures: the S2 recipe drops near-duplicates.
+    write_distinct_dataset(&data, 6);
+    let recipes = Path::new(env!("CARGO_MANIFEST_DIR")).join("../recipes");
+    let mut trained = 0;
+    for entry in fs::read_dir(&recipes).unwrap() {
+        let recipe = entry.unwrap().path();
+        let name = recipe.file_stem().unwrap().to_string_lossy().into_owned();
+        let out = dir.join(&name);
+        // The recipe as shipped (network, input size, optimizer, augmentation), for one epoch.
+        let result = veil_train(&[
+            "train",
+            "--config",
+            &arg(&recipe),
+            "--data",
+            &arg(&data),
+            "--flag",
+            "vertical",
+            "--epochs",
+            "1",
+            "--out",
+            &arg(&out),
+        ]);
+        assert!(result.status.success(), "{name}: {}", stderr(&result));
+        assert!(
+            out.join("filter.veilpack").is_file(),
+            "{name}: pack written"
+        );
+        trained += 1;
+    }
+    assert!(trained >= 4, "recipes/ holds the seed recipes: {trained}");
+}
+
+#[test]
+fn a_folder_of_class_folders_is_split_here_and_near_duplicates_are_dropped() {
+    let dir = scratch("flat");
+    let data = dir.join("data");
+    for (c, class) in ["vertical", "horizontal"].into_iter().enumerate() {
+        fs::create_dir_all(data.join(class)).unwrap();
+        for i in 0..10 {
+            blocks(c as u64 * 100 + i)
+                .save(data.join(class).join(format!("{i}.png")))
+                .unwrap();
+        }
+        // Two re-saved copies per class: the same picture under another name, as JPEG.
+        for i in 0..2 {
+            image::DynamicImage::ImageRgba8(blocks(c as u64 * 100 + i))
+                .to_rgb8()
+                .save(data.join(class).join(format!("copy-{i}.jpg")))
+                .unwrap();
+        }
+    }
+    let recipe = dir.join("recipe.toml");
+    fs::write(
+        &recipe,
+        "flag = [\"vertical\"]\n[dataset]\nsplit = [0.6, 0.2, 0.2]\ndedup_distance = 2\n\
+         [model]\ninput_size = 32\ndense = 16\n[training]\nepochs = 2\nbatch_size = 4\n",
+    )
+    .unwrap();
+    let out = dir.join("run");
+    let result = veil_train(&[
+        "train",
+        "--config",
+        &arg(&recipe),
+        "--data",
+        &arg(&data),
+        "--out",
+        &arg(&out),
+    ]);
+    let log = stderr(&result);
+    assert!(result.status.success(), "{log}");
+    assert!(log.contains("has no train/ folder"), "{log}");
+    // Each copy or its original is dropped, never both.
+    for class in ["vertical", "horizontal"] {
+        for i in 0..2 {
+            let copy = format!("{class}/copy-{i}.jpg");
+            let original = format!("{class}/{i}.png");
+            let dropped = |name: &str| {
+                log.lines().any(|line| {
+                    line.starts_with("  ") && line.split(" (like ").next().unwrap().ends_with(name)
+                })
+            };
+            assert!(
+                dropped(&copy) != dropped(&original),
+                "{copy} vs {original}: {log}"
+            );
+        }
+    }
+    assert_eq!(
+        log.lines().filter(|line| line.contains(" (like ")).count(),
+        4,
+        "only the copies are near-duplicates: {log}"
+    );
+    // Split 60/20/20 before de-duplication, so the 20 distinct pictures are spread over all three.
+    let counts: Vec<usize> = ["train", "valid", "test"]
+        .iter()
+        .map(|split| {
+            let line = log
+                .lines()
+                .find(|l| l.starts_with(&format!("{split}: ")))
+                .unwrap();
+            line.split_whitespace().nth(1).unwrap().parse().unwrap()
+        })
+        .collect();
+    assert_eq!(counts.iter().sum::<usize>(), 20, "{log}");
+    assert!(
+        counts[0] >= 12 && counts[1] >= 3 && counts[2] >= 2,
+        "{counts:?}"
     );
 }

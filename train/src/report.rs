@@ -1,0 +1,491 @@
+//! `report.html` in the run folder: what a person reads to decide whether the filter is good
+//! enough. Learning curves, the ROC curve and the threshold sweep as PNG plots (plotters, with
+//! an embedded DejaVu font so no system font is needed), the confusion matrix and per-class
+//! precision / recall / F1 on the test split, the three operating points and every skipped file.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use anyhow::Context;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+use veil_core::PackMetadata;
+use veil_core::quality::{REPORTED_FPR, RocPoint, roc};
+
+use crate::training::argmax;
+
+pub const REPORT_FILE: &str = "report.html";
+const PLOT_SIZE: (u32, u32) = (640, 400);
+
+/// One row of the run's `log.csv`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochRow {
+    pub epoch: usize,
+    pub learning_rate: f64,
+    pub train_loss: f64,
+    pub validation_loss: f64,
+    pub validation_accuracy: f64,
+}
+
+/// Reads the rows of `log.csv` as the training loop writes it.
+pub fn parse_log(log: &str) -> anyhow::Result<Vec<EpochRow>> {
+    log.lines()
+        .skip(1)
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            let [
+                epoch,
+                learning_rate,
+                train_loss,
+                validation_loss,
+                validation_accuracy,
+            ] = fields[..]
+            else {
+                anyhow::bail!("log line {line:?} does not have 5 fields");
+            };
+            Ok(EpochRow {
+                epoch: epoch.parse()?,
+                learning_rate: learning_rate.parse()?,
+                train_loss: train_loss.parse()?,
+                validation_loss: validation_loss.parse()?,
+                validation_accuracy: validation_accuracy.parse()?,
+            })
+        })
+        .collect()
+}
+
+/// What the report is made from; everything is already computed by the run.
+pub struct RunReport<'a> {
+    pub metadata: &'a PackMetadata,
+    pub epochs: &'a [EpochRow],
+    /// Test-split class probabilities and true labels.
+    pub test_rows: &'a [Vec<f32>],
+    pub test_labels: &'a [usize],
+    /// Test-split flagged probability and whether the image should be flagged.
+    pub test_scored: &'a [(f32, bool)],
+    pub skipped: &'a [(PathBuf, String)],
+}
+
+/// `matrix[truth][predicted]` over the pack's labels, by the most probable label.
+pub fn confusion_matrix(rows: &[Vec<f32>], labels: &[usize], classes: usize) -> Vec<Vec<usize>> {
+    let mut matrix = vec![vec![0; classes]; classes];
+    for (row, &truth) in rows.iter().zip(labels) {
+        matrix[truth][argmax(row)] += 1;
+    }
+    matrix
+}
+
+/// Precision, recall and F1 of each class from a confusion matrix (0 where undefined).
+pub fn per_class(matrix: &[Vec<usize>]) -> Vec<(f64, f64, f64)> {
+    (0..matrix.len())
+        .map(|class| {
+            let hits = matrix[class][class] as f64;
+            let predicted: usize = matrix.iter().map(|row| row[class]).sum();
+            let actual: usize = matrix[class].iter().sum();
+            let ratio = |n: f64, d: usize| if d == 0 { 0.0 } else { n / d as f64 };
+            let (precision, recall) = (ratio(hits, predicted), ratio(hits, actual));
+            let f1 = if precision + recall > 0.0 {
+                2.0 * precision * recall / (precision + recall)
+            } else {
+                0.0
+            };
+            (precision, recall, f1)
+        })
+        .collect()
+}
+
+/// Writes `report.html` and its plots into `dir`; returns the report's path.
+pub fn write(dir: &Path, report: &RunReport) -> anyhow::Result<PathBuf> {
+    register_font();
+    let metadata = report.metadata;
+    let mut html = String::new();
+    let name = escape(&metadata.name);
+    let _ = write!(
+        html,
+        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>{name}: training report</title>\
+         <style>body{{font:15px system-ui,sans-serif;max-width:960px;margin:2em auto;padding:0 1em}}\
+         table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:right}}\
+         th:first-child,td:first-child{{text-align:left}}img{{max-width:100%}}</style>\
+         <h1>{name}</h1><p>{}</p>",
+        escape(&metadata.description)
+    );
+    let summary = &metadata.training;
+    let _ = write!(
+        html,
+        "<p>Classes: {}; flagged: {}. Best epoch {} of {}: validation accuracy {:.1}%, loss {:.4} \
+         ({} training and {} validation images). Made by {}.</p>",
+        escape(&metadata.labels.join(", ")),
+        escape(&metadata.flagged_labels.join(", ")),
+        summary.epochs,
+        report.epochs.len(),
+        100.0 * summary.validation_accuracy,
+        summary.validation_loss,
+        summary.train_images,
+        summary.validation_images,
+        escape(&metadata.created_by),
+    );
+
+    html.push_str("<h2>Held-out test split</h2>");
+    match &metadata.quality {
+        Some(quality) => {
+            let _ = write!(
+                html,
+                "<p>{} images, {} to flag. ROC AUC <b>{:.3}</b>; recall <b>{:.1}%</b> at a false-positive rate of at most {:.0}%.</p>\
+                 <table><tr><th>operating point</th><th>threshold</th><th>recall</th><th>false positives</th><th>precision</th><th>F1</th></tr>",
+                quality.images,
+                quality.flagged_images,
+                quality.auc,
+                100.0 * quality.recall_at_reported_fpr,
+                100.0 * REPORTED_FPR
+            );
+            for (label, point) in [
+                ("strict", &quality.strict),
+                ("balanced", &quality.balanced),
+                ("relaxed", &quality.relaxed),
+            ] {
+                let _ = write!(
+                    html,
+                    "<tr><td>{label}</td><td>{:.4}</td><td>{:.1}%</td><td>{:.1}%</td><td>{:.1}%</td><td>{:.3}</td></tr>",
+                    point.threshold,
+                    100.0 * point.recall,
+                    100.0 * point.false_positive_rate,
+                    100.0 * point.precision,
+                    point.f1()
+                );
+            }
+            html.push_str("</table>");
+        }
+        None => html.push_str(
+            "<p>No quality figures: the test split is missing or holds only one kind of image.</p>",
+        ),
+    }
+
+    if !report.test_labels.is_empty() {
+        let matrix = confusion_matrix(report.test_rows, report.test_labels, metadata.labels.len());
+        html.push_str(
+            "<h3>Confusion matrix (rows: true class, columns: most probable class)</h3><table><tr><th></th>",
+        );
+        for label in &metadata.labels {
+            let _ = write!(html, "<th>{}</th>", escape(label));
+        }
+        html.push_str("</tr>");
+        for (label, row) in metadata.labels.iter().zip(&matrix) {
+            let _ = write!(html, "<tr><th>{}</th>", escape(label));
+            for count in row {
+                let _ = write!(html, "<td>{count}</td>");
+            }
+            html.push_str("</tr>");
+        }
+        html.push_str("</table><table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>images</th></tr>");
+        for ((label, (precision, recall, f1)), row) in
+            metadata.labels.iter().zip(per_class(&matrix)).zip(&matrix)
+        {
+            let _ = write!(
+                html,
+                "<tr><td>{}</td><td>{:.1}%</td><td>{:.1}%</td><td>{f1:.3}</td><td>{}</td></tr>",
+                escape(label),
+                100.0 * precision,
+                100.0 * recall,
+                row.iter().sum::<usize>()
+            );
+        }
+        html.push_str("</table>");
+    }
+
+    html.push_str("<h2>Plots</h2>");
+    let mut plots = vec![
+        ("loss.png", "Loss per epoch", plot_loss(report.epochs)),
+        (
+            "accuracy.png",
+            "Validation accuracy per epoch",
+            plot_accuracy(report.epochs),
+        ),
+    ];
+    let curve = roc(report.test_scored);
+    if !curve.is_empty() {
+        let quality = metadata.quality.as_ref();
+        plots.push((
+            "roc.png",
+            "ROC curve on the test split (dots: the operating points)",
+            plot_roc(&curve, quality.map(|q| [q.strict, q.balanced, q.relaxed])),
+        ));
+        plots.push((
+            "thresholds.png",
+            "Threshold sweep on the test split",
+            plot_sweep(&curve),
+        ));
+    }
+    for (file, caption, image) in plots {
+        let image = image?;
+        image
+            .save(dir.join(file))
+            .with_context(|| format!("cannot write {}", dir.join(file).display()))?;
+        let _ = write!(
+            html,
+            "<figure><img src=\"{file}\" alt=\"{caption}\"><figcaption>{caption}</figcaption></figure>"
+        );
+    }
+
+    if !report.skipped.is_empty() {
+        let _ = write!(
+            html,
+            "<h2>Skipped files ({})</h2><ul>",
+            report.skipped.len()
+        );
+        for (path, reason) in report.skipped {
+            let _ = write!(
+                html,
+                "<li>{}: {}</li>",
+                escape(&path.display().to_string()),
+                escape(reason)
+            );
+        }
+        html.push_str("</ul>");
+    }
+    let path = dir.join(REPORT_FILE);
+    std::fs::write(&path, html).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// plotters draws text with ab_glyph from a registered font, never from the system's.
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // The font is a valid TrueType file shipped inside the dejavu crate.
+        let _ = plotters::style::register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            dejavu::sans::regular(),
+        );
+    });
+}
+
+type Plot = anyhow::Result<image::RgbImage>;
+
+/// Draws into an RGB buffer with `draw` and returns it as an image.
+fn render(
+    draw: impl FnOnce(&DrawingArea<BitMapBackend, plotters::coord::Shift>) -> anyhow::Result<()>,
+) -> Plot {
+    let (width, height) = PLOT_SIZE;
+    let mut buffer = vec![0u8; (width * height * 3) as usize];
+    {
+        let area = BitMapBackend::with_buffer(&mut buffer, PLOT_SIZE).into_drawing_area();
+        area.fill(&WHITE).map_err(plot_error)?;
+        draw(&area)?;
+        area.present().map_err(plot_error)?;
+    }
+    image::RgbImage::from_raw(width, height, buffer)
+        .ok_or_else(|| anyhow::anyhow!("plot buffer has the wrong size"))
+}
+
+fn plot_error(error: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("cannot draw a plot: {error}")
+}
+
+fn plot_loss(epochs: &[EpochRow]) -> Plot {
+    let top = epochs
+        .iter()
+        .flat_map(|row| [row.train_loss, row.validation_loss])
+        .fold(0.0f64, f64::max)
+        .max(1e-3)
+        * 1.05;
+    render(|area| {
+        let mut chart = ChartBuilder::on(area)
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(52)
+            .build_cartesian_2d(epoch_range(epochs), 0.0..top)
+            .map_err(plot_error)?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc("cross-entropy")
+            .draw()
+            .map_err(plot_error)?;
+        for (label, color, value) in [
+            (
+                "train",
+                BLUE,
+                (|r: &EpochRow| r.train_loss) as fn(&EpochRow) -> f64,
+            ),
+            ("validation", RED, |r: &EpochRow| r.validation_loss),
+        ] {
+            chart
+                .draw_series(LineSeries::new(
+                    epochs.iter().map(|row| (row.epoch as f64, value(row))),
+                    color.stroke_width(2),
+                ))
+                .map_err(plot_error)?
+                .label(label)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(plot_error)
+    })
+}
+
+fn plot_accuracy(epochs: &[EpochRow]) -> Plot {
+    render(|area| {
+        let mut chart = ChartBuilder::on(area)
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(52)
+            .build_cartesian_2d(epoch_range(epochs), 0.0..100.0)
+            .map_err(plot_error)?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc("validation accuracy (%)")
+            .draw()
+            .map_err(plot_error)?;
+        chart
+            .draw_series(LineSeries::new(
+                epochs
+                    .iter()
+                    .map(|row| (row.epoch as f64, 100.0 * row.validation_accuracy)),
+                RED.stroke_width(2),
+            ))
+            .map_err(plot_error)?;
+        Ok(())
+    })
+}
+
+fn epoch_range(epochs: &[EpochRow]) -> std::ops::Range<f64> {
+    let last = epochs.last().map_or(1, |row| row.epoch).max(2);
+    1.0..last as f64
+}
+
+fn plot_roc(curve: &[RocPoint], operating_points: Option<[RocPoint; 3]>) -> Plot {
+    render(|area| {
+        let mut chart = ChartBuilder::on(area)
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(52)
+            .build_cartesian_2d(0.0..1.0, 0.0..1.0)
+            .map_err(plot_error)?;
+        chart
+            .configure_mesh()
+            .x_desc("false-positive rate")
+            .y_desc("recall")
+            .draw()
+            .map_err(plot_error)?;
+        chart
+            .draw_series(LineSeries::new(
+                [(0.0, 0.0), (1.0, 1.0)],
+                BLACK.mix(0.3).stroke_width(1),
+            ))
+            .map_err(plot_error)?;
+        chart
+            .draw_series(LineSeries::new(
+                std::iter::once((0.0, 0.0)).chain(
+                    curve
+                        .iter()
+                        .map(|point| (point.false_positive_rate, point.recall)),
+                ),
+                BLUE.stroke_width(2),
+            ))
+            .map_err(plot_error)?;
+        for point in operating_points.into_iter().flatten() {
+            chart
+                .draw_series(std::iter::once(Circle::new(
+                    (point.false_positive_rate, point.recall),
+                    5,
+                    RED.filled(),
+                )))
+                .map_err(plot_error)?;
+        }
+        Ok(())
+    })
+}
+
+fn plot_sweep(curve: &[RocPoint]) -> Plot {
+    render(|area| {
+        let mut chart = ChartBuilder::on(area)
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(52)
+            .build_cartesian_2d(0.0..1.0, 0.0..1.0)
+            .map_err(plot_error)?;
+        chart
+            .configure_mesh()
+            .x_desc("threshold on the flagged probability")
+            .y_desc("rate")
+            .draw()
+            .map_err(plot_error)?;
+        for (label, color, value) in [
+            (
+                "recall",
+                BLUE,
+                (|p: &RocPoint| p.recall) as fn(&RocPoint) -> f64,
+            ),
+            ("false-positive rate", RED, |p: &RocPoint| {
+                p.false_positive_rate
+            }),
+            ("precision", GREEN, |p: &RocPoint| p.precision),
+        ] {
+            chart
+                .draw_series(LineSeries::new(
+                    curve
+                        .iter()
+                        .map(|point| (f64::from(point.threshold), value(point))),
+                    color.stroke_width(2),
+                ))
+                .map_err(plot_error)?
+                .label(label)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(plot_error)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_reads_back_as_rows() {
+        let log = "epoch,learning_rate,train_loss,validation_loss,validation_accuracy\n\
+                   1,0.001,0.69,0.65,0.6\n2,0.0005,0.5,0.45,0.8\n";
+        let rows = parse_log(log).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[1].epoch, 2);
+        assert_eq!(rows[1].validation_accuracy, 0.8);
+        assert!(parse_log("header\n1,2,3\n").is_err());
+    }
+
+    #[test]
+    fn confusion_matrix_and_per_class_scores_count_by_the_most_probable_class() {
+        // Truth 0 predicted 0, 0 → 1, 1 → 1, 1 → 1.
+        let rows = vec![
+            vec![0.9, 0.1],
+            vec![0.3, 0.7],
+            vec![0.2, 0.8],
+            vec![0.4, 0.6],
+        ];
+        let matrix = confusion_matrix(&rows, &[0, 0, 1, 1], 2);
+        assert_eq!(matrix, vec![vec![1, 1], vec![0, 2]]);
+        let scores = per_class(&matrix);
+        assert_eq!((scores[0].0, scores[0].1), (1.0, 0.5));
+        assert!((scores[0].2 - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(scores[1].0, 2.0 / 3.0);
+        assert_eq!(scores[1].1, 1.0);
+    }
+}
