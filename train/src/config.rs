@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
+use veil_core::Architecture;
+use veil_core::model::{ConvLayer, ConvStackConfig, LayersConfig};
+
 use crate::augment::AugmentConfig;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -72,27 +75,66 @@ impl Default for DatasetConfig {
     }
 }
 
-/// The conv-stack network (`veil_core::ConvStackConfig` without the class count, which the
-/// dataset decides).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    /// Seed S0's benchmark net: `channels` (stride-2 3×3 convs), one `dense` layer.
+    ConvStack,
+    /// Any conv and dense layers: `[[model.conv]]` entries and `hidden` widths.
+    Layers,
+}
+
+/// The network (`veil_core::Architecture` without the class count, which the dataset decides).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
+    /// `conv-stack` or `layers`.
+    pub kind: ModelKind,
     /// Side of the square input, in pixels.
     pub input_size: usize,
-    /// Output channels of each stride-2 3×3 conv block.
+    /// `conv-stack`: output channels of each stride-2 3×3 conv block.
     pub channels: Vec<usize>,
-    /// Width of the hidden dense layer (seed S0 used 1000 at 224 px).
+    /// `conv-stack`: width of the hidden dense layer (seed S0 used 1000 at 224 px).
     pub dense: usize,
+    /// Dropout after each hidden dense layer.
     pub dropout: f64,
+    /// `layers`: each conv layer (`channels`, `kernel`, `stride`, `pool`, `dropout`).
+    pub conv: Vec<ConvLayer>,
+    /// `layers`: widths of the dense layers before the output.
+    pub hidden: Vec<usize>,
 }
 
 impl Default for ModelConfig {
     fn default() -> Self {
         Self {
+            kind: ModelKind::ConvStack,
             input_size: 64,
             channels: vec![16, 32, 64, 128, 256],
             dense: 128,
             dropout: 0.5,
+            conv: Vec::new(),
+            hidden: Vec::new(),
+        }
+    }
+}
+
+impl ModelConfig {
+    pub fn architecture(&self, num_classes: usize) -> Architecture {
+        match self.kind {
+            ModelKind::ConvStack => Architecture::ConvStack(ConvStackConfig {
+                input_size: self.input_size,
+                channels: self.channels.clone(),
+                dense: self.dense,
+                dropout: self.dropout,
+                num_classes,
+            }),
+            ModelKind::Layers => Architecture::Layers(LayersConfig {
+                input_size: self.input_size,
+                conv: self.conv.clone(),
+                hidden: self.hidden.clone(),
+                dropout: self.dropout,
+                num_classes,
+            }),
         }
     }
 }
@@ -103,6 +145,8 @@ pub struct LoopConfig {
     /// The most epochs to run; early stopping may end sooner.
     pub epochs: usize,
     pub batch_size: usize,
+    /// What to do about classes of unequal size (seed S1).
+    pub balance: Balance,
 }
 
 impl Default for LoopConfig {
@@ -110,8 +154,21 @@ impl Default for LoopConfig {
         Self {
             epochs: 8,
             batch_size: 16,
+            balance: Balance::None,
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Balance {
+    /// Every training image once per epoch, and every class weighs the same per image.
+    None,
+    /// Weigh each class's loss by how rare it is (total / (classes × class size)).
+    Weights,
+    /// Repeat the smaller classes' images in each epoch until every class is as large as the
+    /// largest (augmentation makes the repeats differ).
+    Upsample,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -233,6 +290,19 @@ impl RunConfig {
                 "dataset.split {:?} must be three shares (train, valid, test) that add up to 1, with train and valid above 0",
                 self.dataset.split
             );
+        }
+        match self.model.kind {
+            ModelKind::Layers if self.model.conv.is_empty() => bail!(
+                "model.kind = \"layers\" needs its conv layers: add [[model.conv]] tables (channels, kernel, stride, pool, dropout)"
+            ),
+            ModelKind::ConvStack
+                if !self.model.conv.is_empty() || !self.model.hidden.is_empty() =>
+            {
+                bail!(
+                    "[[model.conv]] and model.hidden describe a `layers` network: add kind = \"layers\" to [model] (the conv stack takes channels and dense)"
+                )
+            }
+            _ => {}
         }
         if self.training.epochs == 0 {
             bail!("training.epochs is 0: train for at least one epoch");

@@ -19,11 +19,10 @@ use burn::prelude::Device;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 use veil_core::classify::flagged_probability;
-use veil_core::model::ConvStackConfig;
 use veil_core::operating_points::Strictness;
 use veil_core::pack::{self, TrainingSummary};
 use veil_core::quality::{Quality, REPORTED_FPR};
-use veil_core::{Architecture, Classifier, FilterPack, OperatingPoints, PackMetadata, preprocess};
+use veil_core::{Classifier, FilterPack, OperatingPoints, PackMetadata, preprocess};
 
 use crate::checkpoint::Checkpoints;
 use crate::config::RunConfig;
@@ -286,13 +285,7 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
             dataset.classes
         );
     }
-    let architecture = Architecture::ConvStack(ConvStackConfig {
-        input_size: config.model.input_size,
-        channels: config.model.channels.clone(),
-        dense: config.model.dense,
-        dropout: config.model.dropout,
-        num_classes: dataset.classes.len(),
-    });
+    let architecture = config.model.architecture(dataset.classes.len());
     architecture
         .validate()
         .map_err(|problem| anyhow::anyhow!("bad architecture: {problem}"))?;

@@ -4,7 +4,7 @@
 //! dropout from its own seed, so a resumed run repeats exactly what the killed one would have
 //! done.
 
-use burn::nn::loss::CrossEntropyLoss;
+use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use rand::SeedableRng;
@@ -16,7 +16,7 @@ use veil_core::{Architecture, Cnn, preprocess};
 
 use crate::augment::Transform;
 use crate::checkpoint::{Checkpoints, State};
-use crate::config::RunConfig;
+use crate::config::{Balance, RunConfig};
 use crate::data::Example;
 use crate::schedule::{Improvement, Schedule, optimizer};
 
@@ -53,7 +53,9 @@ pub fn train(
     let patience = config.early_stopping.patience;
     let inference_device = device;
     let device = device.clone().autodiff();
-    let steps_per_epoch = train.len() / batch_size + usize::from(train.len() % batch_size > 1);
+    let epoch_examples = epoch_examples(train, config.training.balance);
+    let steps_per_epoch =
+        epoch_examples.len() / batch_size + usize::from(epoch_examples.len() % batch_size > 1);
     let mut schedule = Schedule::new(
         &config.schedule,
         config.optimizer.learning_rate,
@@ -103,13 +105,15 @@ pub fn train(
                 )
             }
         };
-    let loss_fn = CrossEntropyLoss::new(None, &device);
+    let loss_fn = CrossEntropyLossConfig::new()
+        .with_weights((config.training.balance == Balance::Weights).then(|| class_weights(train)))
+        .init(&device);
 
     for epoch in (first_epoch..=epochs).take_while(|_| !stopped) {
         let epoch_seed = config.seed.wrapping_add(epoch as u64);
         device.seed(epoch_seed);
         let mut rng = StdRng::seed_from_u64(epoch_seed);
-        let mut order: Vec<usize> = (0..train.len()).collect();
+        let mut order = epoch_examples.clone();
         order.shuffle(&mut rng);
         let (mut loss_sum, mut seen) = (0.0f64, 0usize);
         let mut learning_rate = 0.0;
@@ -192,6 +196,37 @@ pub fn train(
     })
 }
 
+/// The training examples (indices) one epoch goes through, before shuffling.
+fn epoch_examples(train: &[Example], balance: Balance) -> Vec<usize> {
+    if balance != Balance::Upsample {
+        return (0..train.len()).collect();
+    }
+    let classes = train.iter().map(|e| e.label + 1).max().unwrap_or(0);
+    let by_class: Vec<Vec<usize>> = (0..classes)
+        .map(|class| {
+            (0..train.len())
+                .filter(|&i| train[i].label == class)
+                .collect()
+        })
+        .collect();
+    let largest = by_class.iter().map(Vec::len).max().unwrap_or(0);
+    by_class
+        .iter()
+        .filter(|members| !members.is_empty())
+        .flat_map(|members| members.iter().copied().cycle().take(largest))
+        .collect()
+}
+
+/// Per-class loss weights `total / (classes × class size)`: 1 for every class when balanced.
+fn class_weights(train: &[Example]) -> Vec<f32> {
+    let classes = train.iter().map(|e| e.label + 1).max().unwrap_or(0);
+    let counts = crate::data::class_counts(train, classes);
+    counts
+        .iter()
+        .map(|&count| train.len() as f32 / (classes * count.max(1)) as f32)
+        .collect()
+}
+
 /// Class probabilities for `examples`, in batches, on `model`'s device.
 pub fn probabilities(
     model: &Cnn,
@@ -235,4 +270,43 @@ fn labels<'a>(examples: impl Iterator<Item = &'a Example>, device: &Device) -> T
     let labels: Vec<i64> = examples.map(|e| e.label as i64).collect();
     let count = labels.len();
     Tensor::from_data(TensorData::new(labels, [count]), device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn examples(labels: &[usize]) -> Vec<Example> {
+        labels
+            .iter()
+            .map(|&label| Example {
+                path: "x.png".into(),
+                input: Vec::new(),
+                label,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn upsampling_repeats_the_smaller_classes_up_to_the_largest() {
+        let train = examples(&[0, 0, 0, 0, 0, 1, 1, 2]);
+        let order = epoch_examples(&train, Balance::Upsample);
+        let count = |class| order.iter().filter(|&&i| train[i].label == class).count();
+        assert_eq!((count(0), count(1), count(2)), (5, 5, 5));
+        // Every image of a small class is used before any is repeated.
+        assert!(order.contains(&5) && order.contains(&6) && order.contains(&7));
+        assert_eq!(
+            epoch_examples(&train, Balance::None),
+            (0..8).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn class_weights_make_each_class_weigh_the_same_in_total() {
+        let train = examples(&[0, 0, 0, 1]);
+        let weights = class_weights(&train);
+        assert_eq!(weights, vec![4.0 / 6.0, 2.0]);
+        // 3 images × 2/3 = 1 × 2.
+        assert!((3.0 * weights[0] - weights[1]).abs() < 1e-6);
+    }
 }

@@ -18,6 +18,6 @@ pub mod quality;
 
 pub use classify::{Classifier, ClassifyError, Verdict};
 pub use keywords::KeywordSet;
-pub use model::{Architecture, Cnn, ConvStackConfig};
+pub use model::{Architecture, Cnn, ConvLayer, ConvStackConfig, LayersConfig};
 pub use operating_points::OperatingPoints;
 pub use pack::{FilterPack, PackError, PackMetadata};

@@ -2,6 +2,7 @@
 //! here, and the browser builds the very same module from the configuration stored in a pack.
 
 use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Initializer, Linear, LinearConfig,
     PaddingConfig2d, Relu,
@@ -16,33 +17,36 @@ use serde::{Deserialize, Serialize};
 pub enum Architecture {
     /// Seed S0's "benchmark" net: stride-2 3×3 conv blocks, then one hidden dense layer.
     ConvStack(ConvStackConfig),
+    /// Any stack of conv layers (kernel, stride, pooling, dropout each) and dense layers: the
+    /// seeds' other nets (S0 v1.0 and v2.0, S1's from-scratch net, S2's VGG- and AlexNet-like).
+    Layers(LayersConfig),
 }
 
 impl Architecture {
+    /// The one layer-by-layer description every architecture builds from.
+    pub fn layers(&self) -> LayersConfig {
+        match self {
+            Architecture::ConvStack(config) => config.layers(),
+            Architecture::Layers(config) => config.clone(),
+        }
+    }
+
     /// Side of the square RGB image the network takes, in pixels.
     pub fn input_size(&self) -> usize {
-        match self {
-            Architecture::ConvStack(config) => config.input_size,
-        }
+        self.layers().input_size
     }
 
     pub fn num_classes(&self) -> usize {
-        match self {
-            Architecture::ConvStack(config) => config.num_classes,
-        }
+        self.layers().num_classes
     }
 
     pub fn init(&self, device: &Device) -> Cnn {
-        match self {
-            Architecture::ConvStack(config) => config.init(device),
-        }
+        self.layers().init(device)
     }
 
     /// Checks what would otherwise panic deep inside burn when the module is built.
     pub fn validate(&self) -> Result<(), String> {
-        match self {
-            Architecture::ConvStack(config) => config.validate(),
-        }
+        self.layers().validate()
     }
 }
 
@@ -70,12 +74,66 @@ impl ConvStackConfig {
         }
     }
 
-    /// Side of the feature map after the conv blocks: each stride-2 'same' conv halves it,
-    /// rounding up.
+    pub fn layers(&self) -> LayersConfig {
+        LayersConfig {
+            input_size: self.input_size,
+            conv: self
+                .channels
+                .iter()
+                .map(|&channels| ConvLayer {
+                    channels,
+                    kernel: 3,
+                    stride: 2,
+                    pool: false,
+                    dropout: 0.0,
+                })
+                .collect(),
+            hidden: vec![self.dense],
+            dropout: self.dropout,
+            num_classes: self.num_classes,
+        }
+    }
+}
+
+/// One conv layer: Conv k×k (stride, 'same' padding) → BatchNorm → ReLU, then optionally a 2×2
+/// max pool and dropout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConvLayer {
+    pub channels: usize,
+    pub kernel: usize,
+    #[serde(default = "one")]
+    pub stride: usize,
+    #[serde(default)]
+    pub pool: bool,
+    #[serde(default)]
+    pub dropout: f64,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// `conv` layers, flatten, `hidden` dense layers (each Dense → BatchNorm → ReLU → Dropout
+/// `dropout`), then Dense(`num_classes`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayersConfig {
+    pub input_size: usize,
+    pub conv: Vec<ConvLayer>,
+    pub hidden: Vec<usize>,
+    pub dropout: f64,
+    pub num_classes: usize,
+}
+
+impl LayersConfig {
+    /// Side of the feature map after the conv layers: a stride-s 'same' conv divides it by s,
+    /// rounding up; a 2×2 pool halves it, rounding down (Keras' defaults).
     pub fn feature_side(&self) -> usize {
-        self.channels
-            .iter()
-            .fold(self.input_size, |side, _| side.div_ceil(2))
+        self.conv.iter().fold(self.input_size, |side, layer| {
+            let side = side.div_ceil(layer.stride.max(1));
+            if layer.pool { side / 2 } else { side }
+        })
     }
 
     fn validate(&self) -> Result<(), String> {
@@ -85,10 +143,31 @@ impl ConvStackConfig {
                 self.input_size
             ));
         }
-        if self.channels.is_empty() || self.channels.contains(&0) {
-            return Err("channels must list at least one non-zero width".into());
+        if self.conv.is_empty() {
+            return Err("the network needs at least one conv layer (channels)".into());
         }
-        if self.dense == 0 {
+        for (index, layer) in self.conv.iter().enumerate() {
+            if layer.channels == 0 || layer.kernel == 0 || layer.stride == 0 {
+                return Err(format!(
+                    "conv layer {}: channels, kernel and stride must be at least 1",
+                    index + 1
+                ));
+            }
+            if !(0.0..1.0).contains(&layer.dropout) {
+                return Err(format!(
+                    "conv layer {}: dropout {} is outside [0, 1)",
+                    index + 1,
+                    layer.dropout
+                ));
+            }
+        }
+        if self.feature_side() == 0 {
+            return Err(format!(
+                "the conv layers shrink a {} px input to nothing: use a larger input_size or fewer strides and pools",
+                self.input_size
+            ));
+        }
+        if self.hidden.contains(&0) {
             return Err("dense must be at least 1".into());
         }
         if !(0.0..1.0).contains(&self.dropout) {
@@ -104,25 +183,26 @@ impl ConvStackConfig {
     }
 
     fn init(&self, device: &Device) -> Cnn {
-        let widths = std::iter::once(3).chain(self.channels.iter().copied());
-        let blocks = widths
-            .clone()
-            .zip(self.channels.iter().copied())
-            .map(|(input, output)| ConvBlock::new(input, output, device))
+        let inputs = std::iter::once(3).chain(self.conv.iter().map(|layer| layer.channels));
+        let blocks = inputs
+            .zip(&self.conv)
+            .map(|(input, layer)| ConvBlock::new(input, layer, device))
             .collect();
         let side = self.feature_side();
-        let flat = self.channels.last().copied().unwrap_or(3) * side * side;
+        let flat = self.conv.last().map_or(3, |layer| layer.channels) * side * side;
+        let widths = std::iter::once(flat).chain(self.hidden.iter().copied());
+        let hidden = widths
+            .clone()
+            .zip(self.hidden.iter().copied())
+            .map(|(input, output)| DenseBlock::new(input, output, self.dropout, device))
+            .collect();
+        let last = widths.last().unwrap_or(flat);
         Cnn {
             blocks,
-            hidden: LinearConfig::new(flat, self.dense)
+            hidden,
+            output: LinearConfig::new(last, self.num_classes)
                 .with_initializer(Initializer::XavierUniform { gain: 1.0 })
                 .init(device),
-            hidden_norm: BatchNormConfig::new(self.dense).init(device),
-            dropout: DropoutConfig::new(self.dropout).init(),
-            output: LinearConfig::new(self.dense, self.num_classes)
-                .with_initializer(Initializer::XavierUniform { gain: 1.0 })
-                .init(device),
-            activation: Relu::new(),
         }
     }
 }
@@ -132,25 +212,64 @@ pub struct ConvBlock {
     conv: Conv2d,
     norm: BatchNorm,
     activation: Relu,
+    pool: Option<MaxPool2d>,
+    dropout: Option<Dropout>,
 }
 
 impl ConvBlock {
-    fn new(input: usize, output: usize, device: &Device) -> Self {
+    fn new(input: usize, layer: &ConvLayer, device: &Device) -> Self {
         Self {
             // 'Same' with stride 2 pads bottom/right like Keras, which the seed nets were built in.
-            conv: Conv2dConfig::new([input, output], [3, 3])
-                .with_stride([2, 2])
+            conv: Conv2dConfig::new([input, layer.channels], [layer.kernel, layer.kernel])
+                .with_stride([layer.stride, layer.stride])
                 .with_padding(PaddingConfig2d::Same)
                 .with_initializer(Initializer::XavierUniform { gain: 1.0 })
                 .init(device),
-            norm: BatchNormConfig::new(output).init(device),
+            norm: BatchNormConfig::new(layer.channels).init(device),
             activation: Relu::new(),
+            pool: layer.pool.then(|| MaxPool2dConfig::new([2, 2]).init()),
+            dropout: (layer.dropout > 0.0).then(|| DropoutConfig::new(layer.dropout).init()),
         }
     }
 
     fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        self.activation
-            .forward(self.norm.forward(self.conv.forward(input)))
+        let x = self
+            .activation
+            .forward(self.norm.forward(self.conv.forward(input)));
+        let x = match &self.pool {
+            Some(pool) => pool.forward(x),
+            None => x,
+        };
+        match &self.dropout {
+            Some(dropout) => dropout.forward(x),
+            None => x,
+        }
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct DenseBlock {
+    linear: Linear,
+    norm: BatchNorm,
+    activation: Relu,
+    dropout: Dropout,
+}
+
+impl DenseBlock {
+    fn new(input: usize, output: usize, dropout: f64, device: &Device) -> Self {
+        Self {
+            linear: LinearConfig::new(input, output)
+                .with_initializer(Initializer::XavierUniform { gain: 1.0 })
+                .init(device),
+            norm: BatchNormConfig::new(output).init(device),
+            activation: Relu::new(),
+            dropout: DropoutConfig::new(dropout).init(),
+        }
+    }
+
+    fn forward(&self, input: Tensor<2>) -> Tensor<2> {
+        let x = self.norm.forward(self.linear.forward(input));
+        self.dropout.forward(self.activation.forward(x))
     }
 }
 
@@ -159,11 +278,8 @@ impl ConvBlock {
 #[derive(Module, Debug)]
 pub struct Cnn {
     blocks: Vec<ConvBlock>,
-    hidden: Linear,
-    hidden_norm: BatchNorm,
-    dropout: Dropout,
+    hidden: Vec<DenseBlock>,
     output: Linear,
-    activation: Relu,
 }
 
 impl Cnn {
@@ -175,8 +291,10 @@ impl Cnn {
             .iter()
             .fold(images, |x, block| block.forward(x))
             .flatten::<2>(1, 3);
-        let hidden = self.hidden_norm.forward(self.hidden.forward(features));
-        let hidden = self.dropout.forward(self.activation.forward(hidden));
+        let hidden = self
+            .hidden
+            .iter()
+            .fold(features, |x, block| block.forward(x));
         self.output.forward(hidden)
     }
 
@@ -192,11 +310,53 @@ mod tests {
 
     #[test]
     fn feature_side_rounds_up_like_same_padding() {
-        let config = ConvStackConfig::s0_benchmark(224, 2);
+        let config = ConvStackConfig::s0_benchmark(224, 2).layers();
         assert_eq!(config.feature_side(), 7);
-        let odd = ConvStackConfig::s0_benchmark(65, 2);
+        let odd = ConvStackConfig::s0_benchmark(65, 2).layers();
         // 65 → 33 → 17 → 9 → 5 → 3
         assert_eq!(odd.feature_side(), 3);
+    }
+
+    fn layer(channels: usize, kernel: usize, stride: usize, pool: bool) -> ConvLayer {
+        ConvLayer {
+            channels,
+            kernel,
+            stride,
+            pool,
+            dropout: 0.25,
+        }
+    }
+
+    #[test]
+    fn pools_halve_rounding_down_and_even_kernels_keep_same_padding() {
+        // Seed S0 v1.0's shape: 6×6 s1, 5×5 s2, 4×4 s2, 3×3 s2, each followed by a 2×2 pool.
+        let config = LayersConfig {
+            input_size: 64,
+            conv: vec![
+                layer(4, 6, 1, true),
+                layer(6, 5, 2, true),
+                layer(8, 4, 2, true),
+                layer(8, 3, 2, true),
+            ],
+            hidden: vec![10, 6],
+            dropout: 0.5,
+            num_classes: 3,
+        };
+        // 64 → pool 32 → 16 → pool 8 → 4 → pool 2 → 1 → pool 0: one pool too many.
+        assert_eq!(config.feature_side(), 0);
+        let message = Architecture::Layers(config.clone()).validate().unwrap_err();
+        assert!(message.contains("shrink"), "{message}");
+        let config = LayersConfig {
+            input_size: 96,
+            ..config
+        };
+        // 96 → pool 48 → 24 → pool 12 → 6 → pool 3 → 2 → pool 1
+        assert_eq!(config.feature_side(), 1);
+        let device = Device::flex();
+        let model = Architecture::Layers(config).init(&device);
+        let images =
+            Tensor::<4>::random([2, 3, 96, 96], burn::tensor::Distribution::Default, &device);
+        assert_eq!(model.probabilities(images).dims(), [2, 3]);
     }
 
     #[test]
