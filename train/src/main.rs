@@ -153,6 +153,10 @@ struct PredictArgs {
     json: bool,
     #[arg(long, default_value = "balanced")]
     strictness: String,
+    /// Show only the K most probable labels per image (all of them by default), most probable
+    /// first.
+    #[arg(long, value_name = "K")]
+    top: Option<usize>,
     #[arg(long, value_enum, default_value_t = BackendArg::Cpu)]
     backend: BackendArg,
     #[arg(required = true)]
@@ -424,10 +428,17 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         .flat_map(|split| split.skipped.iter().cloned())
         .collect();
     let test_labels: Vec<usize> = test.examples.iter().map(|e| e.label).collect();
+    let filters = trained.model.first_layer_filters();
+    let filter_shape = filters.dims();
+    let filter_values: Vec<f32> = filters
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|error| anyhow::anyhow!("cannot read the first-layer filters: {error:?}"))?;
     let report_path = report::write(
         &args.out,
         &report::RunReport {
             metadata: &pack.metadata,
+            first_layer: (&filter_values, filter_shape),
             epochs: &report::parse_log(&trained.log)?,
             test_rows: &test_rows,
             test_labels: &test_labels,
@@ -539,25 +550,36 @@ fn run_predict(args: PredictArgs) -> anyhow::Result<()> {
         .map_err(|e: String| anyhow::anyhow!(e))?;
     let pack = read_pack(&args.pack)?;
     let classifier = Classifier::new(&pack, &device(args.backend)?)?;
-    let labels = &pack.metadata.labels;
+    let threshold = pack.metadata.operating_points.threshold(strictness);
+    let mut failed = 0;
     for path in &args.images {
-        let image = fs::read(path)
+        // One unreadable image is reported and skipped; the others are still judged.
+        let image = match fs::read(path)
             .map_err(anyhow::Error::from)
             .and_then(|bytes| Ok(preprocess::decode(&bytes)?))
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        {
+            Ok(image) => image,
+            Err(error) => {
+                eprintln!("{}: cannot read it: {error:#}", path.display());
+                failed += 1;
+                continue;
+            }
+        };
         let verdict =
             pollster::block_on(classifier.classify(std::slice::from_ref(&image), strictness))?
                 .pop()
                 .expect("one verdict per image");
         if args.json {
-            let threshold = pack.metadata.operating_points.threshold(strictness);
             let line =
                 serde_json::json!({ "file": path, "verdict": verdict, "threshold": threshold });
             println!("{line}");
         } else {
-            let scores: Vec<String> = labels
+            let mut ranked: Vec<(&String, &f32)> = verdict.scores.iter().collect();
+            ranked.sort_by(|a, b| b.1.total_cmp(a.1));
+            let scores: Vec<String> = ranked
                 .iter()
-                .map(|l| format!("{l} {:.4}", verdict.scores[l]))
+                .take(args.top.unwrap_or(usize::MAX))
+                .map(|(label, score)| format!("{label} {score:.4}"))
                 .collect();
             println!(
                 "{}: {}{} ({})",
@@ -567,6 +589,9 @@ fn run_predict(args: PredictArgs) -> anyhow::Result<()> {
                 scores.join(", ")
             );
         }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} images could not be read", args.images.len());
     }
     Ok(())
 }

@@ -59,6 +59,8 @@ pub fn parse_log(log: &str) -> anyhow::Result<Vec<EpochRow>> {
 /// What the report is made from; everything is already computed by the run.
 pub struct RunReport<'a> {
     pub metadata: &'a PackMetadata,
+    /// The first conv layer's kernels, `[filters, 3, k, k]`, flattened, and their shape.
+    pub first_layer: (&'a [f32], [usize; 4]),
     pub epochs: &'a [EpochRow],
     /// Test-split class probabilities and true labels.
     pub test_rows: &'a [Vec<f32>],
@@ -217,6 +219,11 @@ pub fn write(dir: &Path, report: &RunReport) -> anyhow::Result<PathBuf> {
             plot_sweep(&curve),
         ));
     }
+    plots.push((
+        "filters.png",
+        "First-layer filters (each scaled to its own range; what the network looks for in pixels)",
+        filter_grid(report.first_layer),
+    ));
     for (file, caption, image) in plots {
         let image = image?;
         image
@@ -289,6 +296,46 @@ fn render(
 
 fn plot_error(error: impl std::fmt::Display) -> anyhow::Error {
     anyhow::anyhow!("cannot draw a plot: {error}")
+}
+
+/// The first layer's kernels as RGB tiles, 8 to a row, each stretched to its own value range
+/// and enlarged so a 3×3 kernel is visible.
+fn filter_grid((weights, [filters, channels, height, width]): (&[f32], [usize; 4])) -> Plot {
+    const COLUMNS: usize = 8;
+    const GAP: usize = 2;
+    let scale = (48 / height.max(width)).max(1);
+    let (tile_w, tile_h) = (width * scale, height * scale);
+    let rows = filters.div_ceil(COLUMNS);
+    let mut image = image::RgbImage::from_pixel(
+        (COLUMNS * (tile_w + GAP) + GAP) as u32,
+        (rows * (tile_h + GAP) + GAP) as u32,
+        image::Rgb([255, 255, 255]),
+    );
+    for (filter, kernel) in weights.chunks(channels * height * width).enumerate() {
+        let (low, high) = kernel
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+        let span = (high - low).max(f32::EPSILON);
+        let (left, top) = (
+            GAP + filter % COLUMNS * (tile_w + GAP),
+            GAP + filter / COLUMNS * (tile_h + GAP),
+        );
+        for y in 0..tile_h {
+            for x in 0..tile_w {
+                let at = |channel: usize| {
+                    let value = kernel
+                        [(channel.min(channels - 1) * height + y / scale) * width + x / scale];
+                    (255.0 * (value - low) / span) as u8
+                };
+                image.put_pixel(
+                    (left + x) as u32,
+                    (top + y) as u32,
+                    image::Rgb([at(0), at(1), at(2)]),
+                );
+            }
+        }
+    }
+    Ok(image)
 }
 
 fn plot_loss(epochs: &[EpochRow]) -> Plot {

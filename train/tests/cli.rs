@@ -127,6 +127,15 @@ fn trains_a_pack_that_predicts_and_skips_unreadable_files() {
     for needle in ["ROC AUC", "balanced", "Confusion matrix", "broken.png"] {
         assert!(report.contains(needle), "report lacks {needle:?}");
     }
+    let filters = image::open(out.join("filters.png")).unwrap().to_rgb8();
+    // 16 first-layer 3×3 filters, 8 to a row, at 16× with 2-pixel gaps: 8 × 50 + 2 by 2 × 50 + 2.
+    assert_eq!(filters.dimensions(), (402, 102));
+    let colours: std::collections::HashSet<_> = filters.pixels().map(|p| p.0).collect();
+    assert!(
+        colours.len() > 50,
+        "filters are drawn: {} colours",
+        colours.len()
+    );
     for plot in ["loss.png", "accuracy.png", "roc.png", "thresholds.png"] {
         assert!(report.contains(&format!("src=\"{plot}\"")), "{plot} linked");
         let image = image::open(out.join(plot)).unwrap();
@@ -160,6 +169,35 @@ fn trains_a_pack_that_predicts_and_skips_unreadable_files() {
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(lines[0].contains("v.png: vertical, flagged"), "{stdout}");
     assert!(lines[1].contains("h.png: horizontal ("), "{stdout}");
+
+    // --top 1 shows the winning label's score only; an unreadable image among good ones is
+    // named and the others are still judged, but the exit code says something failed.
+    let broken = unseen.join("broken.jpg");
+    fs::write(&broken, b"\xff\xd8 not really a jpeg").unwrap();
+    let predicted = veil_train(&[
+        "predict",
+        "--top",
+        "1",
+        "--pack",
+        &arg(&out.join("filter.veilpack")),
+        &arg(&broken),
+        &arg(&vertical),
+    ]);
+    assert!(!predicted.status.success());
+    assert!(
+        stderr(&predicted).contains("broken.jpg: cannot read it"),
+        "{}",
+        stderr(&predicted)
+    );
+    let stdout = String::from_utf8_lossy(&predicted.stdout);
+    assert!(
+        stdout.contains("v.png: vertical, flagged (vertical 0."),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("horizontal"),
+        "only the top label: {stdout}"
+    );
 
     // eval measures the pack on the test split; the trainer stored the same numbers in it.
     let evaluated = veil_train(&[

@@ -302,6 +302,12 @@ impl Cnn {
     pub fn probabilities(&self, images: Tensor<4>) -> Tensor<2> {
         burn::tensor::activation::softmax(self.forward(images), 1)
     }
+
+    /// The first conv layer's kernels, `[filters, 3, k, k]`: what the network looks for in raw
+    /// pixels (the trainer's report draws them, as seed S1 did).
+    pub fn first_layer_filters(&self) -> Tensor<4> {
+        self.blocks[0].conv.weight.val()
+    }
 }
 
 #[cfg(test)]
