@@ -278,24 +278,80 @@ fn register_font() {
 
 type Plot = anyhow::Result<image::RgbImage>;
 
-/// Draws into an RGB buffer with `draw` and returns it as an image.
-fn render(
-    draw: impl FnOnce(&DrawingArea<BitMapBackend, plotters::coord::Shift>) -> anyhow::Result<()>,
+fn plot_error(error: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("cannot draw a plot: {error}")
+}
+
+/// One curve of a line plot; unlabelled curves stay out of the legend.
+struct Curve {
+    label: Option<&'static str>,
+    color: RGBColor,
+    points: Vec<(f64, f64)>,
+}
+
+fn curve(label: &'static str, color: RGBColor, points: Vec<(f64, f64)>) -> Curve {
+    Curve {
+        label: Some(label),
+        color,
+        points,
+    }
+}
+
+/// The one chart every plot is: axes with descriptions, curves, optional dots and a legend.
+fn line_plot(
+    x: (std::ops::Range<f64>, &str),
+    y: (std::ops::Range<f64>, &str),
+    curves: Vec<Curve>,
+    dots: &[(f64, f64)],
 ) -> Plot {
     let (width, height) = PLOT_SIZE;
     let mut buffer = vec![0u8; (width * height * 3) as usize];
     {
         let area = BitMapBackend::with_buffer(&mut buffer, PLOT_SIZE).into_drawing_area();
         area.fill(&WHITE).map_err(plot_error)?;
-        draw(&area)?;
+        let mut chart = ChartBuilder::on(&area)
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(52)
+            .build_cartesian_2d(x.0, y.0)
+            .map_err(plot_error)?;
+        chart
+            .configure_mesh()
+            .x_desc(x.1)
+            .y_desc(y.1)
+            .draw()
+            .map_err(plot_error)?;
+        let legend = curves.iter().any(|c| c.label.is_some());
+        for Curve {
+            label,
+            color,
+            points,
+        } in curves
+        {
+            let series = chart
+                .draw_series(LineSeries::new(points, color.stroke_width(2)))
+                .map_err(plot_error)?;
+            if let Some(label) = label {
+                series
+                    .label(label)
+                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));
+            }
+        }
+        chart
+            .draw_series(dots.iter().map(|&dot| Circle::new(dot, 5, RED.filled())))
+            .map_err(plot_error)?;
+        if legend {
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .draw()
+                .map_err(plot_error)?;
+        }
         area.present().map_err(plot_error)?;
     }
     image::RgbImage::from_raw(width, height, buffer)
         .ok_or_else(|| anyhow::anyhow!("plot buffer has the wrong size"))
-}
-
-fn plot_error(error: impl std::fmt::Display) -> anyhow::Error {
-    anyhow::anyhow!("cannot draw a plot: {error}")
 }
 
 /// The first layer's kernels as RGB tiles, 8 to a row, each stretched to its own value range
@@ -345,69 +401,38 @@ fn plot_loss(epochs: &[EpochRow]) -> Plot {
         .fold(0.0f64, f64::max)
         .max(1e-3)
         * 1.05;
-    render(|area| {
-        let mut chart = ChartBuilder::on(area)
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(52)
-            .build_cartesian_2d(epoch_range(epochs), 0.0..top)
-            .map_err(plot_error)?;
-        chart
-            .configure_mesh()
-            .x_desc("epoch")
-            .y_desc("cross-entropy")
-            .draw()
-            .map_err(plot_error)?;
-        for (label, color, value) in [
-            (
-                "train",
-                BLUE,
-                (|r: &EpochRow| r.train_loss) as fn(&EpochRow) -> f64,
-            ),
-            ("validation", RED, |r: &EpochRow| r.validation_loss),
-        ] {
-            chart
-                .draw_series(LineSeries::new(
-                    epochs.iter().map(|row| (row.epoch as f64, value(row))),
-                    color.stroke_width(2),
-                ))
-                .map_err(plot_error)?
-                .label(label)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_error)
-    })
+    let per_epoch = |value: fn(&EpochRow) -> f64| -> Vec<(f64, f64)> {
+        epochs
+            .iter()
+            .map(|row| (row.epoch as f64, value(row)))
+            .collect()
+    };
+    line_plot(
+        (epoch_range(epochs), "epoch"),
+        (0.0..top, "cross-entropy"),
+        vec![
+            curve("train", BLUE, per_epoch(|row| row.train_loss)),
+            curve("validation", RED, per_epoch(|row| row.validation_loss)),
+        ],
+        &[],
+    )
 }
 
 fn plot_accuracy(epochs: &[EpochRow]) -> Plot {
-    render(|area| {
-        let mut chart = ChartBuilder::on(area)
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(52)
-            .build_cartesian_2d(epoch_range(epochs), 0.0..100.0)
-            .map_err(plot_error)?;
-        chart
-            .configure_mesh()
-            .x_desc("epoch")
-            .y_desc("validation accuracy (%)")
-            .draw()
-            .map_err(plot_error)?;
-        chart
-            .draw_series(LineSeries::new(
-                epochs
-                    .iter()
-                    .map(|row| (row.epoch as f64, 100.0 * row.validation_accuracy)),
-                RED.stroke_width(2),
-            ))
-            .map_err(plot_error)?;
-        Ok(())
-    })
+    let points = epochs
+        .iter()
+        .map(|row| (row.epoch as f64, 100.0 * row.validation_accuracy))
+        .collect();
+    line_plot(
+        (epoch_range(epochs), "epoch"),
+        (0.0..100.0, "validation accuracy (%)"),
+        vec![Curve {
+            label: None,
+            color: RED,
+            points,
+        }],
+        &[],
+    )
 }
 
 fn epoch_range(epochs: &[EpochRow]) -> std::ops::Range<f64> {
@@ -415,92 +440,50 @@ fn epoch_range(epochs: &[EpochRow]) -> std::ops::Range<f64> {
     1.0..last as f64
 }
 
-fn plot_roc(curve: &[RocPoint], operating_points: Option<[RocPoint; 3]>) -> Plot {
-    render(|area| {
-        let mut chart = ChartBuilder::on(area)
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(52)
-            .build_cartesian_2d(0.0..1.0, 0.0..1.0)
-            .map_err(plot_error)?;
-        chart
-            .configure_mesh()
-            .x_desc("false-positive rate")
-            .y_desc("recall")
-            .draw()
-            .map_err(plot_error)?;
-        chart
-            .draw_series(LineSeries::new(
-                [(0.0, 0.0), (1.0, 1.0)],
-                BLACK.mix(0.3).stroke_width(1),
-            ))
-            .map_err(plot_error)?;
-        chart
-            .draw_series(LineSeries::new(
-                std::iter::once((0.0, 0.0)).chain(
-                    curve
-                        .iter()
-                        .map(|point| (point.false_positive_rate, point.recall)),
-                ),
-                BLUE.stroke_width(2),
-            ))
-            .map_err(plot_error)?;
-        for point in operating_points.into_iter().flatten() {
-            chart
-                .draw_series(std::iter::once(Circle::new(
-                    (point.false_positive_rate, point.recall),
-                    5,
-                    RED.filled(),
-                )))
-                .map_err(plot_error)?;
-        }
-        Ok(())
-    })
+fn plot_roc(roc_curve: &[RocPoint], operating_points: Option<[RocPoint; 3]>) -> Plot {
+    let mut points = vec![(0.0, 0.0)];
+    points.extend(roc_curve.iter().map(|p| (p.false_positive_rate, p.recall)));
+    let dots: Vec<(f64, f64)> = operating_points
+        .into_iter()
+        .flatten()
+        .map(|p| (p.false_positive_rate, p.recall))
+        .collect();
+    line_plot(
+        (0.0..1.0, "false-positive rate"),
+        (0.0..1.0, "recall"),
+        vec![
+            Curve {
+                label: None,
+                color: RGBColor(190, 190, 190),
+                points: vec![(0.0, 0.0), (1.0, 1.0)],
+            },
+            Curve {
+                label: None,
+                color: BLUE,
+                points,
+            },
+        ],
+        &dots,
+    )
 }
 
-fn plot_sweep(curve: &[RocPoint]) -> Plot {
-    render(|area| {
-        let mut chart = ChartBuilder::on(area)
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(52)
-            .build_cartesian_2d(0.0..1.0, 0.0..1.0)
-            .map_err(plot_error)?;
-        chart
-            .configure_mesh()
-            .x_desc("threshold on the flagged probability")
-            .y_desc("rate")
-            .draw()
-            .map_err(plot_error)?;
-        for (label, color, value) in [
-            (
-                "recall",
-                BLUE,
-                (|p: &RocPoint| p.recall) as fn(&RocPoint) -> f64,
-            ),
-            ("false-positive rate", RED, |p: &RocPoint| {
-                p.false_positive_rate
-            }),
-            ("precision", GREEN, |p: &RocPoint| p.precision),
-        ] {
-            chart
-                .draw_series(LineSeries::new(
-                    curve
-                        .iter()
-                        .map(|point| (f64::from(point.threshold), value(point))),
-                    color.stroke_width(2),
-                ))
-                .map_err(plot_error)?
-                .label(label)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_error)
-    })
+fn plot_sweep(roc_curve: &[RocPoint]) -> Plot {
+    let along = |value: fn(&RocPoint) -> f64| -> Vec<(f64, f64)> {
+        roc_curve
+            .iter()
+            .map(|p| (f64::from(p.threshold), value(p)))
+            .collect()
+    };
+    line_plot(
+        (0.0..1.0, "threshold on the flagged probability"),
+        (0.0..1.0, "rate"),
+        vec![
+            curve("recall", BLUE, along(|p| p.recall)),
+            curve("false-positive rate", RED, along(|p| p.false_positive_rate)),
+            curve("precision", GREEN, along(|p| p.precision)),
+        ],
+        &[],
+    )
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 mod dataset;
 mod extension;
+mod fashion;
 mod feed;
 mod setup;
 mod shell;
@@ -23,7 +24,8 @@ const USAGE: &str = "usage: cargo xtask <task>
           wasm build, web-ext lint, and the real-browser tests in headless Chromium and
           Firefox ESR
   setup   install the toolchain pieces, Debian packages and npm tools (idempotent)
-  data    assemble the default dataset from Debian packages
+  data    assemble the default dataset from Debian packages; `data fashion-mnist` writes
+          Fashion-MNIST (Debian's dataset-fashion-mnist) as image folders
   train   train the default filter pack from the default dataset
   wasm    build the wasm module into www/pkg and print its sizes
   extension  build the Chrome and Firefox extensions (unpacked and zipped) under target/veil/extension
@@ -41,7 +43,13 @@ fn main() {
         "demo" => demo(),
         "test" => test(),
         "setup" => setup::all(),
-        "data" => dataset::assemble().map(drop),
+        "data" => match std::env::args().nth(2).as_deref() {
+            None | Some("default") => dataset::assemble().map(drop),
+            Some("fashion-mnist") => fashion::assemble().map(drop),
+            Some(other) => Err(anyhow::anyhow!(
+                "unknown dataset {other:?}: `default` or `fashion-mnist`"
+            )),
+        },
         "train" => build_native().and_then(|()| train_default()).map(drop),
         "wasm" => wasm::build().map(drop),
         "extension" => setup::all().and_then(|()| build_page()).map(drop),

@@ -63,8 +63,14 @@ fn wasm_bindgen_cli() -> anyhow::Result<()> {
 }
 
 fn apt_packages() -> anyhow::Result<()> {
-    let missing: Vec<&str> = APT_PACKAGES
-        .into_iter()
+    apt_install(&APT_PACKAGES)
+}
+
+/// Installs whichever of `packages` are missing (Debian's apt, as root or through sudo).
+pub fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
         .filter(|package| !apt_installed(package))
         .collect();
     if missing.is_empty() {
