@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use burn::prelude::Device;
+use burn::store::{ModuleSnapshot, SafetensorsStore};
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 use veil_core::classify::flagged_probability;
@@ -56,6 +57,9 @@ enum Command {
     /// Measure a pack on a labelled folder (DATA/<split>/<class>/, class names as in the pack):
     /// ROC AUC, recall at 5% false positives, and what each operating point does.
     Eval(EvalArgs),
+    /// Write a pack's weights as safetensors (tensor names as in `veil_core::Cnn`, the pack's
+    /// metadata as JSON under the `veil.metadata` key) for other tools.
+    Export(ExportArgs),
 }
 
 #[derive(clap::Args)]
@@ -179,6 +183,18 @@ struct EvalArgs {
     backend: BackendArg,
 }
 
+#[derive(clap::Args)]
+struct ExportArgs {
+    #[arg(long)]
+    pack: PathBuf,
+    /// The .safetensors file to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// Replace OUT if it already exists.
+    #[arg(long)]
+    overwrite: bool,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum BackendArg {
     /// Pure-Rust CPU backend (Flex): runs anywhere, deterministic with a seed.
@@ -231,6 +247,7 @@ fn main() {
         Command::Train(args) => run_train(args),
         Command::Predict(args) => run_predict(args),
         Command::Eval(args) => run_eval(args),
+        Command::Export(args) => run_export(args),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");
@@ -512,6 +529,25 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
     } else {
         print!("{}", describe_quality(&quality));
     }
+    Ok(())
+}
+
+fn run_export(args: ExportArgs) -> anyhow::Result<()> {
+    if args.out.exists() && !args.overwrite {
+        bail!(
+            "{} already exists; choose another --out or pass --overwrite to replace it",
+            args.out.display()
+        );
+    }
+    let pack = read_pack(&args.pack)?;
+    let model = pack.model(&Device::flex())?;
+    let mut store = SafetensorsStore::from_file(&args.out)
+        .metadata("veil.metadata", serde_json::to_string(&pack.metadata)?)
+        .overwrite(true);
+    model
+        .save_into(&mut store)
+        .map_err(|error| anyhow::anyhow!("cannot write {}: {error}", args.out.display()))?;
+    eprintln!("wrote {}", args.out.display());
     Ok(())
 }
 

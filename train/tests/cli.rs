@@ -215,6 +215,41 @@ fn trains_a_pack_that_predicts_and_skips_unreadable_files() {
     assert!(quality["auc"].as_f64().unwrap() > 0.9, "{quality}");
     let pack =
         veil_core::FilterPack::from_bytes(&fs::read(out.join("filter.veilpack")).unwrap()).unwrap();
+
+    // export writes safetensors: an 8-byte header length, a JSON header naming every tensor
+    // with its shape, the pack's metadata under veil.metadata, then the data.
+    let exported = dir.join("weights.safetensors");
+    let result = veil_train(&[
+        "export",
+        "--pack",
+        &arg(&out.join("filter.veilpack")),
+        "--out",
+        &arg(&exported),
+    ]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let bytes = fs::read(&exported).unwrap();
+    let header_length = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_length]).unwrap();
+    assert_eq!(
+        header["blocks.0.conv.weight"]["shape"],
+        serde_json::json!([16, 3, 3, 3])
+    );
+    assert_eq!(header["output.weight"]["dtype"], "F32");
+    let metadata: veil_core::PackMetadata =
+        serde_json::from_str(header["__metadata__"]["veil.metadata"].as_str().unwrap()).unwrap();
+    assert_eq!(metadata, pack.metadata);
+    let refused = veil_train(&[
+        "export",
+        "--pack",
+        &arg(&out.join("filter.veilpack")),
+        "--out",
+        &arg(&exported),
+    ]);
+    assert!(
+        !refused.status.success(),
+        "an existing file is not replaced without --overwrite"
+    );
+
     let measured: veil_core::quality::Quality = serde_json::from_value(quality).unwrap();
     assert_eq!(
         pack.metadata.quality.unwrap(),
