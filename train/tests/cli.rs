@@ -219,13 +219,16 @@ fn trains_a_pack_that_predicts_and_skips_unreadable_files() {
     // export writes safetensors: an 8-byte header length, a JSON header naming every tensor
     // with its shape, the pack's metadata under veil.metadata, then the data.
     let exported = dir.join("weights.safetensors");
-    let result = veil_train(&[
-        "export",
-        "--pack",
-        &arg(&out.join("filter.veilpack")),
-        "--out",
-        &arg(&exported),
-    ]);
+    let export = || {
+        veil_train(&[
+            "export",
+            "--pack",
+            &arg(&out.join("filter.veilpack")),
+            "--out",
+            &arg(&exported),
+        ])
+    };
+    let result = export();
     assert!(result.status.success(), "{}", stderr(&result));
     let bytes = fs::read(&exported).unwrap();
     let header_length = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
@@ -238,13 +241,7 @@ fn trains_a_pack_that_predicts_and_skips_unreadable_files() {
     let metadata: veil_core::PackMetadata =
         serde_json::from_str(header["__metadata__"]["veil.metadata"].as_str().unwrap()).unwrap();
     assert_eq!(metadata, pack.metadata);
-    let refused = veil_train(&[
-        "export",
-        "--pack",
-        &arg(&out.join("filter.veilpack")),
-        "--out",
-        &arg(&exported),
-    ]);
+    let refused = export();
     assert!(
         !refused.status.success(),
         "an existing file is not replaced without --overwrite"
