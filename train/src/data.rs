@@ -84,7 +84,7 @@ pub fn load(
     };
     let mut kept_hashes: Vec<(ImageHash, PathBuf)> = Vec::new();
     for (split, decoded) in dataset.splits.iter_mut().zip(decoded) {
-        for result in decoded? {
+        for result in decoded {
             match result {
                 Ok((example, hash)) => {
                     if let (Some(distance), Some(hash)) = (dedup, hash) {
@@ -122,7 +122,7 @@ pub fn load_split(
         }
     }
     let mut loaded = Split::default();
-    for result in decode(files, size, false)? {
+    for result in decode(files, size, false) {
         match result {
             Ok((example, _)) => loaded.examples.push(example),
             Err(skip) => loaded.skipped.push(skip),
@@ -199,7 +199,7 @@ fn split_by_hash(files: Vec<PathBuf>, shares: [f64; 3], seed: u64) -> [Vec<PathB
 type Decoded = Result<(Example, Option<ImageHash>), (PathBuf, String)>;
 
 /// Decodes every file in parallel; an unreadable one becomes its reason, never an error.
-fn decode(files: Vec<(PathBuf, usize)>, size: usize, hash: bool) -> anyhow::Result<Vec<Decoded>> {
+fn decode(files: Vec<(PathBuf, usize)>, size: usize, hash: bool) -> Vec<Decoded> {
     let hasher = HasherConfig::new().to_hasher();
     let progress = crate::progress::bar(files.len(), "decoding".into());
     let decoded = files
@@ -220,7 +220,7 @@ fn decode(files: Vec<(PathBuf, usize)>, size: usize, hash: bool) -> anyhow::Resu
         })
         .collect();
     progress.finish_and_clear();
-    Ok(decoded)
+    decoded
 }
 
 fn is_image(path: &Path) -> bool {

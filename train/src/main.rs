@@ -282,12 +282,7 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         .data
         .clone()
         .expect("validated: a run config names its data");
-    if args.out.exists() && !args.overwrite {
-        bail!(
-            "{} already exists; choose another --out or pass --overwrite to replace it",
-            args.out.display()
-        );
-    }
+    refuse_to_replace(&args.out, args.overwrite)?;
     let device = device(args.backend)?;
     let dataset = data::load(
         &data_dir,
@@ -533,12 +528,7 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
 }
 
 fn run_export(args: ExportArgs) -> anyhow::Result<()> {
-    if args.out.exists() && !args.overwrite {
-        bail!(
-            "{} already exists; choose another --out or pass --overwrite to replace it",
-            args.out.display()
-        );
-    }
+    refuse_to_replace(&args.out, args.overwrite)?;
     let pack = read_pack(&args.pack)?;
     let model = pack.model(&Device::flex())?;
     let mut store = SafetensorsStore::from_file(&args.out)
@@ -628,6 +618,17 @@ fn run_predict(args: PredictArgs) -> anyhow::Result<()> {
     }
     if failed > 0 {
         bail!("{failed} of {} images could not be read", args.images.len());
+    }
+    Ok(())
+}
+
+/// A previous run or export is only replaced when the user asked for it.
+fn refuse_to_replace(out: &Path, overwrite: bool) -> anyhow::Result<()> {
+    if out.exists() && !overwrite {
+        bail!(
+            "{} already exists; choose another --out or pass --overwrite to replace it",
+            out.display()
+        );
     }
     Ok(())
 }

@@ -53,7 +53,8 @@ pub fn train(
     let patience = config.early_stopping.patience;
     let inference_device = device;
     let device = device.clone().autodiff();
-    let epoch_examples = epoch_examples(train, config.training.balance);
+    let classes = architecture.num_classes();
+    let epoch_examples = epoch_examples(train, classes, config.training.balance);
     let steps_per_epoch =
         epoch_examples.len() / batch_size + usize::from(epoch_examples.len() % batch_size > 1);
     let mut schedule = Schedule::new(
@@ -106,7 +107,9 @@ pub fn train(
             }
         };
     let loss_fn = CrossEntropyLossConfig::new()
-        .with_weights((config.training.balance == Balance::Weights).then(|| class_weights(train)))
+        .with_weights(
+            (config.training.balance == Balance::Weights).then(|| class_weights(train, classes)),
+        )
         .init(&device);
 
     for epoch in (first_epoch..=epochs).take_while(|_| !stopped) {
@@ -197,11 +200,10 @@ pub fn train(
 }
 
 /// The training examples (indices) one epoch goes through, before shuffling.
-fn epoch_examples(train: &[Example], balance: Balance) -> Vec<usize> {
+fn epoch_examples(train: &[Example], classes: usize, balance: Balance) -> Vec<usize> {
     if balance != Balance::Upsample {
         return (0..train.len()).collect();
     }
-    let classes = train.iter().map(|e| e.label + 1).max().unwrap_or(0);
     let by_class: Vec<Vec<usize>> = (0..classes)
         .map(|class| {
             (0..train.len())
@@ -218,8 +220,7 @@ fn epoch_examples(train: &[Example], balance: Balance) -> Vec<usize> {
 }
 
 /// Per-class loss weights `total / (classes × class size)`: 1 for every class when balanced.
-fn class_weights(train: &[Example]) -> Vec<f32> {
-    let classes = train.iter().map(|e| e.label + 1).max().unwrap_or(0);
+fn class_weights(train: &[Example], classes: usize) -> Vec<f32> {
     let counts = crate::data::class_counts(train, classes);
     counts
         .iter()
@@ -290,13 +291,13 @@ mod tests {
     #[test]
     fn upsampling_repeats_the_smaller_classes_up_to_the_largest() {
         let train = examples(&[0, 0, 0, 0, 0, 1, 1, 2]);
-        let order = epoch_examples(&train, Balance::Upsample);
+        let order = epoch_examples(&train, 3, Balance::Upsample);
         let count = |class| order.iter().filter(|&&i| train[i].label == class).count();
         assert_eq!((count(0), count(1), count(2)), (5, 5, 5));
         // Every image of a small class is used before any is repeated.
         assert!(order.contains(&5) && order.contains(&6) && order.contains(&7));
         assert_eq!(
-            epoch_examples(&train, Balance::None),
+            epoch_examples(&train, 3, Balance::None),
             (0..8).collect::<Vec<_>>()
         );
     }
@@ -304,7 +305,7 @@ mod tests {
     #[test]
     fn class_weights_make_each_class_weigh_the_same_in_total() {
         let train = examples(&[0, 0, 0, 1]);
-        let weights = class_weights(&train);
+        let weights = class_weights(&train, 2);
         assert_eq!(weights, vec![4.0 / 6.0, 2.0]);
         // 3 images × 2/3 = 1 × 2.
         assert!((3.0 * weights[0] - weights[1]).abs() < 1e-6);

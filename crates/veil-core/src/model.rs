@@ -33,11 +33,17 @@ impl Architecture {
 
     /// Side of the square RGB image the network takes, in pixels.
     pub fn input_size(&self) -> usize {
-        self.layers().input_size
+        match self {
+            Architecture::ConvStack(config) => config.input_size,
+            Architecture::Layers(config) => config.input_size,
+        }
     }
 
     pub fn num_classes(&self) -> usize {
-        self.layers().num_classes
+        match self {
+            Architecture::ConvStack(config) => config.num_classes,
+            Architecture::Layers(config) => config.num_classes,
+        }
     }
 
     pub fn init(&self, device: &Device) -> Cnn {
