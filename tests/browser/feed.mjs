@@ -56,12 +56,15 @@ export function paintMonitor() {
 
 /** Scrolls until the feed has rendered every post and the extension has judged every image. */
 export async function scrollToEnd(page) {
-  for (let step = 0; step < 200; step++) {
+  // A deadline, not a step count: on a loaded machine the feed's pages arrive more slowly.
+  const deadline = Date.now() + 120_000;
+  for (;;) {
     const done = await page.evaluate(() => {
       window.scrollBy(0, window.innerHeight);
       return document.body.dataset.complete === "true";
     });
     if (done) break;
+    if (Date.now() > deadline) throw new Error("the feed did not finish loading within 120 s of scrolling");
     await page.waitForTimeout(50);
   }
   await page.waitForFunction(
