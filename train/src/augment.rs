@@ -1,5 +1,6 @@
 //! On-the-fly augmentation of training inputs, seeded: horizontal flip, shear, zoom, rotation
-//! and shift (the seeds' Keras `ImageDataGenerator` knobs). One affine map per image, applied
+//! and shift (the seeds' Keras `ImageDataGenerator` knobs) and random crop. One affine map per
+//! image, applied
 //! with imageproc's bilinear warp; what the map pulls in from outside the picture is white,
 //! the same background `preprocess` composites transparent images over.
 
@@ -21,6 +22,9 @@ pub struct AugmentConfig {
     pub rotation: f32,
     /// Largest shift, as a fraction of the side, drawn per axis from [-shift, shift].
     pub shift: f32,
+    /// Random crop: a square window whose side is drawn from [1 - crop, 1] of the image's,
+    /// placed anywhere inside the picture and scaled back to the full size.
+    pub crop: f32,
 }
 
 impl Default for AugmentConfig {
@@ -31,6 +35,7 @@ impl Default for AugmentConfig {
             zoom: 0.0,
             rotation: 0.0,
             shift: 0.0,
+            crop: 0.0,
         }
     }
 }
@@ -43,6 +48,11 @@ pub struct Transform {
     pub zoom: f32,
     pub rotation_degrees: f32,
     pub shift: (f32, f32),
+    /// Side of the crop window as a fraction of the image's (1: no crop).
+    pub crop_side: f32,
+    /// Centre of the crop window relative to the image's centre, as a fraction of the distance
+    /// between the outermost pixel centres (the span bilinear sampling stays inside).
+    pub crop_centre: (f32, f32),
 }
 
 impl Transform {
@@ -52,6 +62,8 @@ impl Transform {
         zoom: 1.0,
         rotation_degrees: 0.0,
         shift: (0.0, 0.0),
+        crop_side: 1.0,
+        crop_centre: (0.0, 0.0),
     };
 
     pub fn sample(config: &AugmentConfig, rng: &mut StdRng) -> Self {
@@ -66,12 +78,18 @@ impl Transform {
         let zoom = 1.0 + symmetric(config.zoom);
         let rotation_degrees = symmetric(config.rotation);
         let shift = (symmetric(config.shift), symmetric(config.shift));
+        let crop_side = 1.0 - symmetric(config.crop).abs();
+        // The window stays inside the picture: its centre moves at most half the slack.
+        let slack = (1.0 - crop_side) / 2.0;
+        let crop_centre = (symmetric(slack), symmetric(slack));
         Transform {
             flip: config.flip && rng.random_bool(0.5),
             shear,
             zoom,
             rotation_degrees,
             shift,
+            crop_side,
+            crop_centre,
         }
     }
 
@@ -95,7 +113,11 @@ impl Transform {
                 * Projection::rotate(self.rotation_degrees.to_radians())
                 * shear
                 * Projection::scale(mirror * self.zoom, self.zoom)
-                * Projection::translate(-center, -center);
+                * Projection::scale(1.0 / self.crop_side, 1.0 / self.crop_side)
+                * Projection::translate(
+                    -(center + self.crop_centre.0 * (side - 1.0)),
+                    -(center + self.crop_centre.1 * (side - 1.0)),
+                );
         let warped = warp(
             &image,
             &projection,
@@ -161,6 +183,33 @@ mod tests {
         );
         let sheared = only(|t| t.shear = 1.0).apply(&dot(4, 6), SIZE);
         assert_eq!(darkest(&sheared), (6, 6));
+        // A window of side 3 centred on (6, 2) fills the output: its centre lands in the middle.
+        let cropped = only(|t| {
+            t.crop_side = 3.0 / SIZE as f32;
+            t.crop_centre = (2.0 / (SIZE - 1) as f32, -2.0 / (SIZE - 1) as f32);
+        })
+        .apply(&dot(6, 2), SIZE);
+        assert_eq!(darkest(&cropped), (4, 4));
+    }
+
+    #[test]
+    fn a_crop_never_reaches_outside_the_picture() {
+        let config = AugmentConfig {
+            flip: false,
+            crop: 0.5,
+            ..AugmentConfig::default()
+        };
+        let black = vec![0.0; 3 * SIZE * SIZE];
+        let mut rng = StdRng::seed_from_u64(3);
+        for _ in 0..100 {
+            let transform = Transform::sample(&config, &mut rng);
+            assert!((0.5..=1.0).contains(&transform.crop_side));
+            let cropped = transform.apply(&black, SIZE);
+            assert!(
+                cropped.iter().all(|&value| value < 1e-4),
+                "{transform:?} pulled in the white outside"
+            );
+        }
     }
 
     #[test]
@@ -182,6 +231,7 @@ mod tests {
             zoom: 0.2,
             rotation: 10.0,
             shift: 0.1,
+            crop: 0.0,
         };
         let draws = |seed| {
             let mut rng = StdRng::seed_from_u64(seed);

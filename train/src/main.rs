@@ -1,6 +1,7 @@
 //! `veil-train`: folders of images in, a filter pack out.
 
 mod augment;
+mod bench;
 mod checkpoint;
 mod config;
 mod data;
@@ -60,6 +61,9 @@ enum Command {
     /// Write a pack's weights as safetensors (tensor names as in `veil_core::Cnn`, the pack's
     /// metadata as JSON under the `veil.metadata` key) for other tools.
     Export(ExportArgs),
+    /// Time training steps of a recipe's network on random images and print images per second
+    /// (compare backends, machines, or PyTorch with train/bench/throughput.py).
+    Bench(BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -195,6 +199,26 @@ struct ExportArgs {
     overwrite: bool,
 }
 
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Recipe whose network, batch size and optimizer are timed (the defaults without one).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Timed training steps.
+    #[arg(long, default_value_t = 30)]
+    steps: usize,
+    /// Untimed steps first, for kernel compilation and autotuning.
+    #[arg(long, default_value_t = 5)]
+    warmup: usize,
+    /// Print the measurement (and the layers timed) as JSON.
+    #[arg(long)]
+    json: bool,
+    #[arg(long, value_enum, default_value_t = BackendArg::Cpu)]
+    backend: BackendArg,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum BackendArg {
     /// Pure-Rust CPU backend (Flex): runs anywhere, deterministic with a seed.
@@ -215,11 +239,17 @@ fn device(backend: BackendArg) -> anyhow::Result<Device> {
 
 #[cfg(feature = "wgpu")]
 fn wgpu_device() -> anyhow::Result<Device> {
-    Device::wgpu_options().init().map_err(|error| {
+    let device = Device::wgpu_options().init().map_err(|error| {
         anyhow::anyhow!(
             "no usable GPU through wgpu ({error}); use --backend cpu to train on the CPU"
         )
-    })
+    })?;
+    runs_kernels(&device).map_err(|reason| {
+        anyhow::anyhow!(
+            "the GPU wgpu found cannot run Veil's kernels ({reason}); use --backend cpu to train on the CPU"
+        )
+    })?;
+    Ok(device)
 }
 
 #[cfg(not(feature = "wgpu"))]
@@ -231,7 +261,33 @@ fn wgpu_device() -> anyhow::Result<Device> {
 
 #[cfg(feature = "cuda")]
 fn cuda_device() -> anyhow::Result<Device> {
-    Ok(Device::cuda(0))
+    let device = Device::cuda(0);
+    runs_kernels(&device).map_err(|reason| {
+        anyhow::anyhow!(
+            "no usable NVIDIA GPU through CUDA ({reason}); use --backend wgpu or --backend cpu"
+        )
+    })?;
+    Ok(device)
+}
+
+/// Runs one tiny operation on `device`. GPU runtimes report a missing driver or an unusable
+/// card by panicking at the first operation: this turns that panic into its message, so the
+/// user gets a sentence instead of a backtrace.
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+fn runs_kernels(device: &Device) -> Result<(), String> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let probe = std::panic::catch_unwind(|| {
+        burn::tensor::Tensor::<1>::ones([1], device).into_scalar::<f32>()
+    });
+    std::panic::set_hook(hook);
+    probe.map(drop).map_err(|panic| {
+        panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|text| text.to_string()))
+            .unwrap_or_else(|| "the GPU runtime failed to start".into())
+    })
 }
 
 #[cfg(not(feature = "cuda"))]
@@ -248,11 +304,48 @@ fn main() {
         Command::Predict(args) => run_predict(args),
         Command::Eval(args) => run_eval(args),
         Command::Export(args) => run_export(args),
+        Command::Bench(args) => run_bench(args),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");
         std::process::exit(1);
     }
+}
+
+fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
+    let mut config = match &args.config {
+        Some(path) => RunConfig::from_file(path)?,
+        None => RunConfig::default(),
+    };
+    if let Some(batch_size) = args.batch_size {
+        config.training.batch_size = batch_size;
+    }
+    let backend = args
+        .backend
+        .to_possible_value()
+        .expect("no variant is skipped")
+        .get_name()
+        .to_string();
+    let measured = bench::measure(
+        &config,
+        &backend,
+        &device(args.backend)?,
+        args.steps.max(1),
+        args.warmup,
+    )?;
+    if args.json {
+        println!("{}", serde_json::to_string(&measured)?);
+    } else {
+        println!(
+            "{backend}: {:.1} images/s ({} steps of {} images at {} px in {:.2} s)",
+            measured.images_per_second,
+            measured.steps,
+            measured.batch_size,
+            measured.input_size,
+            measured.seconds
+        );
+    }
+    Ok(())
 }
 
 /// Each example's flagged probability and whether it should be flagged.

@@ -592,3 +592,59 @@ fn a_folder_of_class_folders_is_split_here_and_near_duplicates_are_dropped() {
         "{counts:?}"
     );
 }
+
+#[test]
+fn bench_times_the_recipes_network_and_reports_what_it_timed() {
+    let recipe = Path::new(env!("CARGO_MANIFEST_DIR")).join("../recipes/s0-benchmark.toml");
+    let result = veil_train(&[
+        "bench",
+        "--config",
+        &arg(&recipe),
+        "--batch-size",
+        "2",
+        "--steps",
+        "2",
+        "--warmup",
+        "0",
+        "--json",
+    ]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let measured: serde_json::Value = serde_json::from_slice(&result.stdout).unwrap();
+    assert_eq!(measured["backend"], "cpu");
+    assert_eq!(measured["batch_size"], 2);
+    assert_eq!(measured["input_size"], 224);
+    // The recipe's network, as the PyTorch peer will rebuild it.
+    let conv = measured["architecture"]["conv"].as_array().unwrap();
+    let channels: Vec<u64> = conv
+        .iter()
+        .map(|layer| layer["channels"].as_u64().unwrap())
+        .collect();
+    assert_eq!(channels, [16, 32, 64, 128, 256]);
+    assert!(
+        conv.iter()
+            .all(|layer| layer["kernel"] == 3 && layer["stride"] == 2)
+    );
+    assert_eq!(measured["architecture"]["hidden"], serde_json::json!([1000]));
+    assert_eq!(measured["optimizer"]["kind"], "adam");
+    let rate = measured["images_per_second"].as_f64().unwrap();
+    let seconds = measured["seconds"].as_f64().unwrap();
+    assert!(
+        seconds > 0.0 && (rate * seconds - 4.0).abs() < 1e-6,
+        "2 steps of 2 images: {rate} images/s over {seconds} s"
+    );
+}
+
+#[test]
+fn a_gpu_backend_missing_from_this_build_is_a_message_not_a_panic() {
+    if cfg!(feature = "cuda") {
+        return;
+    }
+    let result = veil_train(&["bench", "--backend", "cuda"]);
+    assert_eq!(result.status.code(), Some(1));
+    let message = stderr(&result);
+    assert!(
+        message.contains("built without the `cuda` feature") && message.contains("--backend cpu"),
+        "{message}"
+    );
+    assert!(!message.contains("panicked"), "{message}");
+}

@@ -31,7 +31,10 @@ const USAGE: &str = "usage: cargo xtask <task>
   extension  build the Chrome and Firefox extensions (unpacked and zipped) under target/veil/extension
   serve   serve www/ on http://127.0.0.1:8787
   bench   measure per-image latency in headless Chromium against TensorFlow.js, and what the
-          extension costs the demo feed (time to judge, main-thread blocking, memory)";
+          extension costs the demo feed (time to judge, main-thread blocking, memory)
+  bench-train [cpu|wgpu|cuda]...
+          training images/s of the S0 benchmark net at 224 px on each backend named (cpu by
+          default), side by side with PyTorch (from PyPI, in a venv under target/veil)";
 
 /// Where the playground is served.
 const SERVE_ADDRESS: &str = "127.0.0.1";
@@ -55,6 +58,7 @@ fn main() {
         "extension" => setup::all().and_then(|()| build_page()).map(drop),
         "serve" => serve(),
         "bench" => bench(),
+        "bench-train" => bench_train(&std::env::args().skip(2).collect::<Vec<_>>()),
         _ => {
             eprintln!("{USAGE}");
             std::process::exit(2);
@@ -150,6 +154,54 @@ fn bench() -> anyhow::Result<()> {
     build_page()?;
     run("node", &["tests/browser/latency-bench.mjs"], &root())?;
     run("node", &["tests/browser/feed-bench.mjs"], &root())
+}
+
+/// PyTorch for the training benchmark only (the project never imports it): pinned, installed
+/// from PyPI into its own venv.
+const PYTORCH: &str = "torch==2.11.0";
+
+fn bench_train(backends: &[String]) -> anyhow::Result<()> {
+    let backends = if backends.is_empty() {
+        vec!["cpu".to_string()]
+    } else {
+        backends.to_vec()
+    };
+    if let Some(unknown) = backends
+        .iter()
+        .find(|backend| !["cpu", "wgpu", "cuda"].contains(&backend.as_str()))
+    {
+        bail!("unknown backend {unknown:?}: cpu, wgpu or cuda");
+    }
+    // The dev profile already builds burn and its kernels at opt-level 3 (the workspace's
+    // Cargo.toml), without a release build's long link; the cuda feature only when asked for,
+    // since it needs the CUDA toolkit.
+    let mut build = vec!["build", "--package", "veil-train"];
+    if backends.iter().any(|backend| backend == "cuda") {
+        build.extend(["--features", "cuda"]);
+    }
+    cargo(&build)?;
+    let venv = work_dir().join("torch-venv");
+    let python = venv.join("bin").join("python3");
+    if !shell::succeeds(&python.display().to_string(), &["-c", "import torch"]) {
+        run("python3", &["-m", "venv", &venv.display().to_string()], &root())?;
+        run(
+            &python.display().to_string(),
+            &["-m", "pip", "install", "--quiet", PYTORCH],
+            &root(),
+        )?;
+    }
+    let binary = veil_train().display().to_string();
+    let mut args = vec![
+        "train/bench/throughput.py",
+        "--veil-train",
+        &binary,
+        "--config",
+        "recipes/s0-benchmark.toml",
+    ];
+    for backend in &backends {
+        args.extend(["--backend", backend]);
+    }
+    run(&python.display().to_string(), &args, &root())
 }
 
 fn test() -> anyhow::Result<()> {
