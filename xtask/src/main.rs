@@ -157,8 +157,8 @@ fn bench() -> anyhow::Result<()> {
 }
 
 /// PyTorch for the training benchmark only (the project never imports it): pinned, installed
-/// from PyPI into its own venv.
-const PYTORCH: &str = "torch==2.11.0";
+/// from PyPI into its own venv, with the NumPy it warns about when missing.
+const PYTORCH: [&str; 2] = ["torch==2.11.0", "numpy==2.4.6"];
 
 fn bench_train(backends: &[String]) -> anyhow::Result<()> {
     let backends = if backends.is_empty() {
@@ -182,11 +182,11 @@ fn bench_train(backends: &[String]) -> anyhow::Result<()> {
     cargo(&build)?;
     let venv = work_dir().join("torch-venv");
     let python = venv.join("bin").join("python3");
-    if !shell::succeeds(&python.display().to_string(), &["-c", "import torch"]) {
+    if !shell::succeeds(&python.display().to_string(), &["-c", "import torch, numpy"]) {
         run("python3", &["-m", "venv", &venv.display().to_string()], &root())?;
         run(
             &python.display().to_string(),
-            &["-m", "pip", "install", "--quiet", PYTORCH],
+            &[["-m", "pip", "install", "--quiet"].as_slice(), &PYTORCH].concat(),
             &root(),
         )?;
     }
