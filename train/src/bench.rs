@@ -10,11 +10,11 @@ use burn::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
-use veil_core::{Architecture, Cnn, LayersConfig};
+use veil_core::{Architecture, Cnn, LayersConfig, preprocess};
 
 use crate::config::{OptimizerConfig, RunConfig};
 use crate::schedule::optimizer;
-use crate::training::step;
+use crate::training::{labels, step};
 
 /// What one benchmark run measured.
 #[derive(Debug, Serialize)]
@@ -31,7 +31,8 @@ pub struct Throughput {
 }
 
 /// Times `steps` training steps after `warmup` untimed ones (kernel compilation and autotuning
-/// happen there on GPUs). Each step uploads its batch from host memory, as training does.
+/// happen there on GPUs). Each step uploads its batch from host memory through the same
+/// functions training uses.
 pub fn measure(
     config: &RunConfig,
     backend: &str,
@@ -53,18 +54,13 @@ pub fn measure(
     let mut optimizer = optimizer(&config.optimizer);
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let mut run = |model: Cnn, index: usize| {
-        let (pixels, labels) = &batches[index % batches.len()];
-        let images = Tensor::from_data(
-            TensorData::new(pixels.clone(), [batch_size, 3, size, size]),
-            &device,
-        );
-        let targets = Tensor::from_data(TensorData::new(labels.clone(), [batch_size]), &device);
+        let (images, classes) = &batches[index % batches.len()];
         step(
             model,
             &mut optimizer,
             &loss_fn,
-            images,
-            targets,
+            preprocess::batch(images, size, &device),
+            labels(classes.iter().copied(), &device),
             config.optimizer.learning_rate,
         )
         .0
@@ -89,25 +85,25 @@ pub fn measure(
     })
 }
 
-/// A few distinct batches of uniform noise in [0, 1) with random labels: enough that no
-/// backend can cache a result, few enough to stay small in memory at 224 px.
+/// A few distinct batches of images of uniform noise in [0, 1) with random classes: enough
+/// that no backend can cache a result, few enough to stay small in memory at 224 px.
 fn random_batches(
     architecture: &Architecture,
     batch_size: usize,
     seed: u64,
-) -> Vec<(Vec<f32>, Vec<i64>)> {
+) -> Vec<(Vec<Vec<f32>>, Vec<usize>)> {
     let mut rng = StdRng::seed_from_u64(seed);
     let side = architecture.input_size();
-    let classes = architecture.num_classes() as i64;
+    let classes = architecture.num_classes();
     (0..4)
         .map(|_| {
-            let pixels = (0..batch_size * 3 * side * side)
-                .map(|_| rng.random::<f32>())
+            let images = (0..batch_size)
+                .map(|_| (0..3 * side * side).map(|_| rng.random::<f32>()).collect())
                 .collect();
             let labels = (0..batch_size)
                 .map(|_| rng.random_range(0..classes))
                 .collect();
-            (pixels, labels)
+            (images, labels)
         })
         .collect()
 }

@@ -135,7 +135,7 @@ pub fn train(
                 .zip(&transforms)
                 .map(|(&i, transform)| transform.apply(&train[i].input, size))
                 .collect();
-            let targets = labels(chunk.iter().map(|&i| &train[i]), &device);
+            let targets = labels(chunk.iter().map(|&i| train[i].label), &device);
             learning_rate = schedule.step();
             let loss;
             (model, loss) = step(
@@ -297,8 +297,8 @@ pub fn argmax(row: &[f32]) -> usize {
         .map_or(0, |(index, _)| index)
 }
 
-fn labels<'a>(examples: impl Iterator<Item = &'a Example>, device: &Device) -> Tensor<1, Int> {
-    let labels: Vec<i64> = examples.map(|e| e.label as i64).collect();
+pub fn labels(classes: impl Iterator<Item = usize>, device: &Device) -> Tensor<1, Int> {
+    let labels: Vec<i64> = classes.map(|class| class as i64).collect();
     let count = labels.len();
     Tensor::from_data(TensorData::new(labels, [count]), device)
 }

@@ -624,7 +624,10 @@ fn bench_times_the_recipes_network_and_reports_what_it_timed() {
         conv.iter()
             .all(|layer| layer["kernel"] == 3 && layer["stride"] == 2)
     );
-    assert_eq!(measured["architecture"]["hidden"], serde_json::json!([1000]));
+    assert_eq!(
+        measured["architecture"]["hidden"],
+        serde_json::json!([1000])
+    );
     assert_eq!(measured["optimizer"]["kind"], "adam");
     let rate = measured["images_per_second"].as_f64().unwrap();
     let seconds = measured["seconds"].as_f64().unwrap();

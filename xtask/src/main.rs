@@ -174,7 +174,7 @@ fn bench_train(backends: &[String]) -> anyhow::Result<()> {
     }
     // The dev profile already builds burn and its kernels at opt-level 3 (the workspace's
     // Cargo.toml), without a release build's long link; the cuda feature only when asked for,
-    // since it needs the CUDA toolkit.
+    // since its build needs the CUDA toolkit and a download from GitHub (README).
     let mut build = vec!["build", "--package", "veil-train"];
     if backends.iter().any(|backend| backend == "cuda") {
         build.extend(["--features", "cuda"]);
@@ -182,8 +182,15 @@ fn bench_train(backends: &[String]) -> anyhow::Result<()> {
     cargo(&build)?;
     let venv = work_dir().join("torch-venv");
     let python = venv.join("bin").join("python3");
-    if !shell::succeeds(&python.display().to_string(), &["-c", "import torch, numpy"]) {
-        run("python3", &["-m", "venv", &venv.display().to_string()], &root())?;
+    if !shell::succeeds(
+        &python.display().to_string(),
+        &["-c", "import torch, numpy"],
+    ) {
+        run(
+            "python3",
+            &["-m", "venv", &venv.display().to_string()],
+            &root(),
+        )?;
         run(
             &python.display().to_string(),
             &[["-m", "pip", "install", "--quiet"].as_slice(), &PYTORCH].concat(),
