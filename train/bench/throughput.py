@@ -84,6 +84,8 @@ def pytorch_throughput(veil, device_name, warmup, no_tf32):
     torch.manual_seed(0)
     device = torch.device(device_name)
     layers, batch, side = veil["architecture"], veil["batch_size"], veil["input_size"]
+    if layers is None:
+        sys.exit("throughput.py rebuilds the layer-stack nets only; this recipe's network is EfficientNet")
     model = build(layers).to(device).train()
     step_optimizer = optimizer(model.parameters(), veil["optimizer"])
     loss_fn = nn.CrossEntropyLoss()

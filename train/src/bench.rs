@@ -25,8 +25,9 @@ pub struct Throughput {
     pub steps: usize,
     pub seconds: f64,
     pub images_per_second: f64,
-    /// The layers and optimizer timed, for the PyTorch peer to rebuild.
-    pub architecture: LayersConfig,
+    /// The layers and optimizer timed, for the PyTorch peer to rebuild (`None` for
+    /// EfficientNet, which it does not rebuild).
+    pub architecture: Option<LayersConfig>,
     pub optimizer: OptimizerConfig,
 }
 
@@ -55,11 +56,12 @@ pub fn measure(
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let mut run = |model: Cnn, index: usize| {
         let (images, classes) = &batches[index % batches.len()];
+        let images = preprocess::batch(images, size, &device);
         step(
             model,
             &mut optimizer,
             &loss_fn,
-            preprocess::batch(images, size, &device),
+            |model| model.forward(images),
             labels(classes.iter().copied(), &device),
             config.optimizer.learning_rate,
         )

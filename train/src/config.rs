@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
-use veil_core::Architecture;
 use veil_core::model::{ConvLayer, ConvStackConfig, LayersConfig};
+use veil_core::{Architecture, EfficientNetLite0Config};
 
 use crate::augment::AugmentConfig;
 
@@ -82,6 +82,9 @@ pub enum ModelKind {
     ConvStack,
     /// Any conv and dense layers: `[[model.conv]]` entries and `hidden` widths.
     Layers,
+    /// The ImageNet-pretrained EfficientNet-Lite0 with a new head (seeds S3 and S4):
+    /// `pretrained` weights, `train_blocks` of it unfrozen.
+    EfficientnetLite0,
 }
 
 /// The network (`veil_core::Architecture` without the class count, which the dataset decides).
@@ -102,6 +105,12 @@ pub struct ModelConfig {
     pub conv: Vec<ConvLayer>,
     /// `layers`: widths of the dense layers before the output.
     pub hidden: Vec<usize>,
+    /// `efficientnet-lite0`: the ImageNet weights (`cargo xtask setup` fetches them here).
+    pub pretrained: PathBuf,
+    /// `efficientnet-lite0`: how many of its 16 last blocks learn (with the 1×1 head conv after
+    /// them). 0 freezes the whole backbone: each image's features are then computed once and
+    /// only the new classifier trains (seed S3); 2 is seed S4's fine-tuning.
+    pub train_blocks: usize,
 }
 
 impl Default for ModelConfig {
@@ -114,6 +123,8 @@ impl Default for ModelConfig {
             dropout: 0.5,
             conv: Vec::new(),
             hidden: Vec::new(),
+            pretrained: PathBuf::from(crate::pretrained::EFFICIENTNET_LITE0_WEIGHTS),
+            train_blocks: 0,
         }
     }
 }
@@ -135,6 +146,13 @@ impl ModelConfig {
                 dropout: self.dropout,
                 num_classes,
             }),
+            ModelKind::EfficientnetLite0 => {
+                Architecture::EfficientNetLite0(EfficientNetLite0Config {
+                    input_size: self.input_size,
+                    num_classes,
+                    dropout: self.dropout,
+                })
+            }
         }
     }
 }
@@ -302,6 +320,17 @@ impl RunConfig {
                     "[[model.conv]] and model.hidden describe a `layers` network: add kind = \"layers\" to [model] (the conv stack takes channels and dense)"
                 )
             }
+            ModelKind::EfficientnetLite0
+                if !self.model.conv.is_empty() || !self.model.hidden.is_empty() =>
+            {
+                bail!(
+                    "[[model.conv]] and model.hidden describe a `layers` network; efficientnet-lite0 has its own layers and takes pretrained and train_blocks"
+                )
+            }
+            ModelKind::EfficientnetLite0 if self.model.train_blocks > 16 => bail!(
+                "model.train_blocks = {}: EfficientNet-Lite0 has 16 blocks (0 trains only the new classifier)",
+                self.model.train_blocks
+            ),
             _ => {}
         }
         if self.training.epochs == 0 {

@@ -5,6 +5,7 @@ mod bench;
 mod checkpoint;
 mod config;
 mod data;
+mod pretrained;
 mod progress;
 mod report;
 mod schedule;
@@ -626,6 +627,8 @@ fn run_export(args: ExportArgs) -> anyhow::Result<()> {
     let model = pack.model(&Device::flex())?;
     let mut store = SafetensorsStore::from_file(&args.out)
         .metadata("veil.metadata", serde_json::to_string(&pack.metadata)?)
+        // Names as the network's layers (`blocks.0.conv.weight`), without `Cnn`'s variant.
+        .skip_enum_variants(true)
         .overwrite(true);
     model
         .save_into(&mut store)

@@ -13,9 +13,10 @@ use rand::seq::SliceRandom;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use veil_core::classify::read_rows;
+use veil_core::efficientnet::EfficientNetLite0;
 use veil_core::{Architecture, Cnn, preprocess};
 
-use crate::augment::Transform;
+use crate::augment::{AugmentConfig, Transform};
 use crate::checkpoint::{Checkpoints, State};
 use crate::config::{Balance, RunConfig};
 use crate::data::Example;
@@ -79,12 +80,14 @@ pub fn train(
                     checkpoints.dir().display()
                 );
                 schedule.restore(state.schedule);
+                // Which parameters learn is the recipe's, not the checkpoint's.
+                let model = resumed.model.freeze_backbone(config.model.train_blocks);
                 let best = resumed
                     .best_model
                     .map(|model| model.valid())
                     .zip(state.best);
                 (
-                    resumed.model,
+                    model,
                     resumed.optimizer,
                     state.improvement,
                     best,
@@ -96,7 +99,8 @@ pub fn train(
             None => {
                 device.seed(config.seed);
                 (
-                    architecture.init(&device),
+                    initial_model(config, architecture, &device)?
+                        .freeze_backbone(config.model.train_blocks),
                     optimizer(&config.optimizer),
                     Improvement::default(),
                     None,
@@ -112,6 +116,22 @@ pub fn train(
             (config.training.balance == Balance::Weights).then(|| class_weights(train, classes)),
         )
         .init(&device);
+    let cache = match model.valid().backbone() {
+        Some(backbone) if config.model.train_blocks == 0 => Some(FeatureCache::compute(
+            backbone,
+            train,
+            validation,
+            size,
+            batch_size,
+            inference_device,
+        )?),
+        _ => None,
+    };
+    if cache.is_some() && config.augment != AugmentConfig::default() {
+        eprintln!(
+            "[augment] is not applied: with a frozen backbone each image's features are computed once (set model.train_blocks to fine-tune with augmentation)"
+        );
+    }
 
     for epoch in (first_epoch..=epochs).take_while(|_| !stopped) {
         let epoch_seed = config.seed.wrapping_add(epoch as u64);
@@ -124,28 +144,45 @@ pub fn train(
         let progress = crate::progress::bar(steps_per_epoch, format!("epoch {epoch}/{epochs}"));
         // A batch of one has no batch statistics for BatchNorm to learn from: drop it.
         for chunk in order.chunks(batch_size).filter(|chunk| chunk.len() > 1) {
-            // Drawn in order from the epoch's generator, warped in parallel: the same images
-            // whatever the thread count, and the GPU is not left waiting on one CPU core.
-            let transforms: Vec<Transform> = chunk
-                .iter()
-                .map(|_| Transform::sample(&config.augment, &mut rng))
-                .collect();
-            let inputs: Vec<Vec<f32>> = chunk
-                .par_iter()
-                .zip(&transforms)
-                .map(|(&i, transform)| transform.apply(&train[i].input, size))
-                .collect();
             let targets = labels(chunk.iter().map(|&i| train[i].label), &device);
             learning_rate = schedule.step();
             let loss;
-            (model, loss) = step(
-                model,
-                &mut optimizer,
-                &loss_fn,
-                preprocess::batch(&inputs, size, &device),
-                targets,
-                learning_rate,
-            );
+            (model, loss) = match &cache {
+                Some(cache) => {
+                    let features = rows_to_tensor(chunk.iter().map(|&i| &cache.train[i]), &device);
+                    step(
+                        model,
+                        &mut optimizer,
+                        &loss_fn,
+                        |model| classifier_of(model).classify(features),
+                        targets,
+                        learning_rate,
+                    )
+                }
+                None => {
+                    // Drawn in order from the epoch's generator, warped in parallel: the same
+                    // images whatever the thread count, and the GPU is not left waiting on one
+                    // CPU core.
+                    let transforms: Vec<Transform> = chunk
+                        .iter()
+                        .map(|_| Transform::sample(&config.augment, &mut rng))
+                        .collect();
+                    let inputs: Vec<Vec<f32>> = chunk
+                        .par_iter()
+                        .zip(&transforms)
+                        .map(|(&i, transform)| transform.apply(&train[i].input, size))
+                        .collect();
+                    let images = preprocess::batch(&inputs, size, &device);
+                    step(
+                        model,
+                        &mut optimizer,
+                        &loss_fn,
+                        |model| model.forward(images),
+                        targets,
+                        learning_rate,
+                    )
+                }
+            };
             loss_sum += f64::from(loss) * chunk.len() as f64;
             seen += chunk.len();
             progress.inc(1);
@@ -154,7 +191,12 @@ pub fn train(
         progress.finish_and_clear();
 
         let candidate = model.valid();
-        let rows = probabilities(&candidate, validation, size, batch_size, inference_device)?;
+        let rows = match &cache {
+            Some(cache) => {
+                feature_probabilities(&candidate, &cache.validation, batch_size, inference_device)?
+            }
+            None => probabilities(&candidate, validation, size, batch_size, inference_device)?,
+        };
         let (validation_loss, validation_accuracy) = loss_and_accuracy(&rows, validation);
         let metrics = EpochMetrics {
             epoch,
@@ -212,18 +254,103 @@ pub fn train(
     })
 }
 
-/// One optimisation step: forward, cross-entropy, backward, optimizer update. Returns the
-/// updated model and the batch's mean loss; reading the loss back waits for the device, so a
-/// step is finished when this returns (what the benchmark times).
+/// A fresh network: the pretrained weights where the architecture has a backbone, else burn's
+/// (seeded) initialisation.
+fn initial_model(
+    config: &RunConfig,
+    architecture: &Architecture,
+    device: &Device,
+) -> anyhow::Result<Cnn> {
+    match architecture {
+        Architecture::EfficientNetLite0(net) => {
+            crate::pretrained::efficientnet_lite0(&config.model.pretrained, net, device)
+        }
+        _ => Ok(architecture.init(device)),
+    }
+}
+
+/// A frozen backbone's pooled features of every training and validation image, computed once
+/// (seed S3's "bottlenecks"): each epoch then runs only the classifier.
+struct FeatureCache {
+    train: Vec<Vec<f32>>,
+    validation: Vec<Vec<f32>>,
+}
+
+impl FeatureCache {
+    fn compute(
+        backbone: &EfficientNetLite0,
+        train: &[Example],
+        validation: &[Example],
+        size: usize,
+        batch_size: usize,
+        device: &Device,
+    ) -> anyhow::Result<Self> {
+        let progress = crate::progress::bar(
+            (train.len() + validation.len()).div_ceil(batch_size),
+            "backbone features".to_string(),
+        );
+        let features = |examples: &[Example]| -> anyhow::Result<Vec<Vec<f32>>> {
+            let mut rows = Vec::with_capacity(examples.len());
+            for chunk in examples.chunks(batch_size) {
+                let inputs: Vec<Vec<f32>> = chunk.iter().map(|e| e.input.clone()).collect();
+                let output = backbone.features(preprocess::batch(&inputs, size, device));
+                rows.extend(pollster::block_on(read_rows(output))?);
+                progress.inc(1);
+            }
+            Ok(rows)
+        };
+        let cache = Self {
+            train: features(train)?,
+            validation: features(validation)?,
+        };
+        progress.finish_and_clear();
+        Ok(cache)
+    }
+}
+
+/// The network whose features were cached: only a pretrained backbone has a cache.
+fn classifier_of(model: &Cnn) -> &EfficientNetLite0 {
+    model
+        .backbone()
+        .expect("features are cached only for a pretrained backbone")
+}
+
+/// Stacks feature rows into a `[rows, width]` tensor.
+fn rows_to_tensor<'a>(rows: impl Iterator<Item = &'a Vec<f32>>, device: &Device) -> Tensor<2> {
+    let rows: Vec<&Vec<f32>> = rows.collect();
+    let width = rows.first().map_or(0, |row| row.len());
+    let flat: Vec<f32> = rows.iter().flat_map(|row| row.iter().copied()).collect();
+    Tensor::from_data(TensorData::new(flat, [rows.len(), width]), device)
+}
+
+/// Class probabilities from cached backbone features, in batches.
+fn feature_probabilities(
+    model: &Cnn,
+    features: &[Vec<f32>],
+    batch_size: usize,
+    device: &Device,
+) -> anyhow::Result<Vec<Vec<f32>>> {
+    let mut rows = Vec::with_capacity(features.len());
+    for chunk in features.chunks(batch_size) {
+        let logits = classifier_of(model).classify(rows_to_tensor(chunk.iter(), device));
+        let output = burn::tensor::activation::softmax(logits, 1);
+        rows.extend(pollster::block_on(read_rows(output))?);
+    }
+    Ok(rows)
+}
+
+/// One optimisation step: `forward` (the logits of the batch), cross-entropy, backward,
+/// optimizer update. Returns the updated model and the batch's mean loss; reading the loss back
+/// waits for the device, so a step is finished when this returns (what the benchmark times).
 pub fn step(
     model: Cnn,
     optimizer: &mut ModuleOptimizer,
     loss_fn: &CrossEntropyLoss,
-    images: Tensor<4>,
+    forward: impl FnOnce(&Cnn) -> Tensor<2>,
     targets: Tensor<1, Int>,
     learning_rate: f64,
 ) -> (Cnn, f32) {
-    let loss = loss_fn.forward(model.forward(images), targets);
+    let loss = loss_fn.forward(forward(&model), targets);
     let value = loss.clone().into_scalar::<f32>();
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     (optimizer.step(learning_rate, model, grads), value)

@@ -17,6 +17,11 @@ fn veil_train(args: &[&str]) -> Output {
         .expect("veil-train runs")
 }
 
+/// The repository root: recipes name their data and weights relative to it.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
@@ -367,6 +372,88 @@ fn a_recipe_file_trains_and_is_kept_in_the_run_folder() {
     );
 }
 
+/// A recipe for the pretrained backbone at `input_size` 64 (it pools globally), `train_blocks`
+/// of it unfrozen.
+fn backbone_recipe(dir: &Path, data: &Path, pretrained: &Path, train_blocks: usize) -> PathBuf {
+    let recipe = dir.join(format!("backbone-{train_blocks}.toml"));
+    fs::write(
+        &recipe,
+        format!(
+            "data = {:?}
+flag = [\"vertical\"]
+             [model]
+kind = \"efficientnet-lite0\"
+input_size = 64
+pretrained = {:?}
+             train_blocks = {train_blocks}
+dropout = 0.2
+             [training]
+epochs = 6
+batch_size = 8
+[early_stopping]
+patience = 0
+",
+            arg(data),
+            arg(pretrained)
+        ),
+    )
+    .unwrap();
+    recipe
+}
+
+#[test]
+fn a_frozen_pretrained_backbone_learns_a_new_task_from_cached_features() {
+    let dir = scratch("transfer");
+    let data = dir.join("data");
+    write_dataset(&data, 8);
+    let weights = workspace_root().join("target/veil/backbones/efficientnet-lite0.pth");
+    assert!(
+        weights.is_file(),
+        "run `cargo xtask setup` first: it fetches {}",
+        weights.display()
+    );
+    let recipe = backbone_recipe(&dir, &data, &weights, 0);
+    let out = dir.join("run");
+    let result = veil_train(&["train", "--config", &arg(&recipe), "--out", &arg(&out)]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    // ImageNet features tell stripes' orientation apart at once: only the classifier learned.
+    let log_csv = fs::read_to_string(out.join("log.csv")).unwrap();
+    let last: Vec<&str> = log_csv.lines().last().unwrap().split(',').collect();
+    let accuracy: f64 = last[4].parse().unwrap();
+    assert!(
+        accuracy >= 0.9,
+        "validation accuracy after 6 epochs: {log_csv}"
+    );
+    let prediction = veil_train(&[
+        "predict",
+        "--pack",
+        &arg(&out.join("filter.veilpack")),
+        &arg(&data.join("test/vertical/0.png")),
+    ]);
+    assert!(prediction.status.success(), "{}", stderr(&prediction));
+    assert!(String::from_utf8_lossy(&prediction.stdout).contains("vertical"));
+}
+
+#[test]
+fn backbone_recipes_with_missing_weights_or_too_many_blocks_say_what_to_do() {
+    let dir = scratch("transfer-errors");
+    let data = dir.join("data");
+    write_dataset(&data, 2);
+    let out = dir.join("run");
+    let cases = [
+        (0, ["absent.pth", "cargo xtask setup"]),
+        (17, ["train_blocks", "16 blocks"]),
+    ];
+    for (train_blocks, wanted) in cases {
+        let recipe = backbone_recipe(&dir, &data, &dir.join("absent.pth"), train_blocks);
+        let result = veil_train(&["train", "--config", &arg(&recipe), "--out", &arg(&out)]);
+        assert!(!result.status.success());
+        let message = stderr(&result);
+        assert!(wanted.iter().all(|w| message.contains(w)), "{message}");
+        assert!(!out.exists(), "nothing is written");
+    }
+}
+
 #[test]
 fn a_typo_in_a_recipe_is_named_and_nothing_is_written() {
     let dir = scratch("recipe-typo");
@@ -491,20 +578,25 @@ fn every_shipped_recipe_trains_an_epoch_on_sample_data() {
         let recipe = entry.unwrap().path();
         let name = recipe.file_stem().unwrap().to_string_lossy().into_owned();
         let out = dir.join(&name);
-        // The recipe as shipped (network, input size, optimizer, augmentation), for one epoch.
-        let result = veil_train(&[
-            "train",
-            "--config",
-            &arg(&recipe),
-            "--data",
-            &arg(&data),
-            "--flag",
-            "vertical",
-            "--epochs",
-            "1",
-            "--out",
-            &arg(&out),
-        ]);
+        // The recipe as shipped (network, input size, optimizer, augmentation, pretrained
+        // weights), for one epoch, run from the root as its comments say.
+        let result = Command::new(env!("CARGO_BIN_EXE_veil-train"))
+            .current_dir(workspace_root())
+            .args([
+                "train",
+                "--config",
+                &arg(&recipe),
+                "--data",
+                &arg(&data),
+                "--flag",
+                "vertical",
+                "--epochs",
+                "1",
+                "--out",
+                &arg(&out),
+            ])
+            .output()
+            .unwrap();
         assert!(result.status.success(), "{name}: {}", stderr(&result));
         assert!(
             out.join("filter.veilpack").is_file(),

@@ -72,10 +72,21 @@ function renderMore() {
   }
 }
 
+// After each page the marker is observed afresh: an observer reports only changes, and when the
+// new posts leave the marker in view (scroll anchoring keeps it there, a reload restores the
+// scroll position) no change ever comes and the feed would stop loading.
+const more = document.getElementById("more");
+const observer = new IntersectionObserver(
+  (entries) => {
+    if (!entries.some((e) => e.isIntersecting) || next >= posts.length) return;
+    renderMore();
+    observer.unobserve(more);
+    observer.observe(more);
+  },
+  { rootMargin: "400px" },
+);
 renderMore();
-new IntersectionObserver((entries) => entries.some((e) => e.isIntersecting) && next < posts.length && renderMore(), {
-  rootMargin: "400px",
-}).observe(document.getElementById("more"));
+observer.observe(more);
 
 // A page bug, as real pages have: it must not stop the extension.
 setTimeout(() => {

@@ -1,6 +1,7 @@
 //! `cargo xtask <task>`: every step of building, demonstrating and testing Veil, scripted so a
 //! fresh machine needs nothing installed by hand.
 
+mod backbone;
 mod dataset;
 mod extension;
 mod fashion;
@@ -23,7 +24,8 @@ const USAGE: &str = "usage: cargo xtask <task>
   test    install what is missing and run every test: Rust unit and integration tests, the
           wasm build, web-ext lint, and the real-browser tests in headless Chromium and
           Firefox ESR
-  setup   install the toolchain pieces, Debian packages and npm tools (idempotent)
+  setup   install the toolchain pieces, Debian packages and npm tools, and fetch the pinned
+          pretrained backbone and its sample photos (idempotent)
   data    assemble the default dataset from Debian packages; `data fashion-mnist` writes
           Fashion-MNIST (Debian's dataset-fashion-mnist) as image folders
   train   train the default filter pack from the default dataset
@@ -34,7 +36,10 @@ const USAGE: &str = "usage: cargo xtask <task>
           extension costs the demo feed (time to judge, main-thread blocking, memory)
   bench-train [cpu|wgpu|cuda]...
           training images/s of the S0 benchmark net at 224 px on each backend named (cpu by
-          default), side by side with PyTorch (from PyPI, in a venv under target/veil)";
+          default), side by side with PyTorch (from PyPI, in a venv under target/veil)
+  backbone-reference
+          recompute the PyTorch logits the imported EfficientNet-Lite0 is tested against
+          (train/tests/fixtures/efficientnet-lite0-logits.json)";
 
 /// Where the playground is served.
 const SERVE_ADDRESS: &str = "127.0.0.1";
@@ -59,6 +64,7 @@ fn main() {
         "serve" => serve(),
         "bench" => bench(),
         "bench-train" => bench_train(&std::env::args().skip(2).collect::<Vec<_>>()),
+        "backbone-reference" => backbone_reference(),
         _ => {
             eprintln!("{USAGE}");
             std::process::exit(2);
@@ -156,9 +162,45 @@ fn bench() -> anyhow::Result<()> {
     run("node", &["tests/browser/feed-bench.mjs"], &root())
 }
 
-/// PyTorch for the training benchmark only (the project never imports it): pinned, installed
-/// from PyPI into its own venv, with the NumPy it warns about when missing.
-const PYTORCH: [&str; 2] = ["torch==2.11.0", "numpy==2.4.6"];
+/// PyTorch for the training benchmark and the backbone's reference logits only (the project
+/// never imports it): pinned, installed from PyPI into its own venv, with the NumPy it warns
+/// about when missing and Pillow to read the sample photos.
+const PYTORCH: [&str; 3] = ["torch==2.11.0", "numpy==2.4.6", "pillow==13.0.0"];
+
+/// The venv's Python, with [`PYTORCH`] installed if it was not.
+fn torch_python() -> anyhow::Result<String> {
+    let venv = work_dir().join("torch-venv");
+    let python = venv.join("bin").join("python3").display().to_string();
+    if !shell::succeeds(&python, &["-c", "import torch, numpy, PIL"]) {
+        run(
+            "python3",
+            &["-m", "venv", &venv.display().to_string()],
+            &root(),
+        )?;
+        run(
+            &python,
+            &[["-m", "pip", "install", "--quiet"].as_slice(), &PYTORCH].concat(),
+            &root(),
+        )?;
+    }
+    Ok(python)
+}
+
+/// Recomputes `train/tests/fixtures/efficientnet-lite0-logits.json`, the PyTorch logits the
+/// imported backbone is tested against.
+fn backbone_reference() -> anyhow::Result<()> {
+    backbone::fetch()?;
+    run(
+        &torch_python()?,
+        &[
+            "train/reference/efficientnet_lite0.py",
+            &backbone::weights().display().to_string(),
+            &backbone::samples_dir().display().to_string(),
+            "train/tests/fixtures/efficientnet-lite0-logits.json",
+        ],
+        &root(),
+    )
+}
 
 fn bench_train(backends: &[String]) -> anyhow::Result<()> {
     let backends = if backends.is_empty() {
@@ -180,23 +222,7 @@ fn bench_train(backends: &[String]) -> anyhow::Result<()> {
         build.extend(["--features", "cuda"]);
     }
     cargo(&build)?;
-    let venv = work_dir().join("torch-venv");
-    let python = venv.join("bin").join("python3");
-    if !shell::succeeds(
-        &python.display().to_string(),
-        &["-c", "import torch, numpy"],
-    ) {
-        run(
-            "python3",
-            &["-m", "venv", &venv.display().to_string()],
-            &root(),
-        )?;
-        run(
-            &python.display().to_string(),
-            &[["-m", "pip", "install", "--quiet"].as_slice(), &PYTORCH].concat(),
-            &root(),
-        )?;
-    }
+    let python = torch_python()?;
     let binary = veil_train().display().to_string();
     let mut args = vec![
         "train/bench/throughput.py",
@@ -208,7 +234,7 @@ fn bench_train(backends: &[String]) -> anyhow::Result<()> {
     for backend in &backends {
         args.extend(["--backend", backend]);
     }
-    run(&python.display().to_string(), &args, &root())
+    run(&python, &args, &root())
 }
 
 fn test() -> anyhow::Result<()> {

@@ -27,7 +27,8 @@ pub fn all() -> anyhow::Result<()> {
     wasm_target()?;
     wasm_bindgen_cli()?;
     apt_packages()?;
-    npm_tools()
+    npm_tools()?;
+    crate::backbone::fetch()
 }
 
 fn wasm_target() -> anyhow::Result<()> {
@@ -76,38 +77,40 @@ pub fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
-    let sudo = if is_root() {
-        None
-    } else if succeeds("sudo", &["-n", "true"]) {
-        Some("sudo")
-    } else {
-        bail!(
-            "these Debian packages are missing and installing them needs root: {}\n  run: sudo apt-get install -y {}",
-            missing.join(" "),
-            missing.join(" ")
-        );
-    };
-    let apt = |args: &[&str]| -> anyhow::Result<()> {
-        let (program, args) = match sudo {
-            Some(sudo) => (sudo, [&["apt-get"], args].concat()),
-            None => ("apt-get", args.to_vec()),
-        };
-        eprintln!("$ {program} {}", args.join(" "));
-        let status = Command::new(program)
-            .args(&args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()?;
-        if !status.success() {
-            bail!("`{program} {}` failed ({status})", args.join(" "));
-        }
-        Ok(())
-    };
     apt(&["update", "-qq"])?;
     apt(&[
         &["install", "-y", "-qq", "--no-install-recommends"],
         missing.as_slice(),
     ]
     .concat())
+}
+
+/// Runs `apt-get ARGS`, as root or through sudo, or says what to run.
+pub fn apt(args: &[&str]) -> anyhow::Result<()> {
+    let sudo = if is_root() {
+        None
+    } else if succeeds("sudo", &["-n", "true"]) {
+        Some("sudo")
+    } else {
+        bail!(
+            "`apt-get {}` needs root\n  run: sudo apt-get {}",
+            args.join(" "),
+            args.join(" ")
+        );
+    };
+    let (program, args) = match sudo {
+        Some(sudo) => (sudo, [&["apt-get"], args].concat()),
+        None => ("apt-get", args.to_vec()),
+    };
+    eprintln!("$ {program} {}", args.join(" "));
+    let status = Command::new(program)
+        .args(&args)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()?;
+    if !status.success() {
+        bail!("`{program} {}` failed ({status})", args.join(" "));
+    }
+    Ok(())
 }
 
 fn apt_installed(package: &str) -> bool {

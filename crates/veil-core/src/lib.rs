@@ -1,5 +1,6 @@
 //! The part of Veil that the native trainer and the browser share, so that they can never
-//! disagree: the CNN architecture family ([`model`]), how pixels become the network's input
+//! disagree: the CNN architecture family ([`model`], with the pretrained backbone in
+//! [`efficientnet`]), how pixels become the network's input
 //! ([`preprocess`]), the filter pack file ([`pack`]), how a loaded pack judges images
 //! ([`classify`]), which posts and packs the user's keywords select ([`keywords`]) and how
 //! thresholds are chosen from scored examples ([`operating_points`]) and how good a pack is on
@@ -9,6 +10,7 @@
 //! `Cnn` runs on Flex (pure-Rust CPU, native and wasm), wgpu (Vulkan/Metal/DX12/WebGPU) or CUDA.
 
 pub mod classify;
+pub mod efficientnet;
 pub mod keywords;
 pub mod model;
 pub mod operating_points;
@@ -17,6 +19,7 @@ pub mod preprocess;
 pub mod quality;
 
 pub use classify::{Classifier, ClassifyError, Verdict};
+pub use efficientnet::EfficientNetLite0Config;
 pub use keywords::KeywordSet;
 pub use model::{Architecture, Cnn, ConvLayer, ConvStackConfig, LayersConfig};
 pub use operating_points::OperatingPoints;

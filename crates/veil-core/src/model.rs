@@ -10,6 +10,8 @@ use burn::nn::{
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::efficientnet::{EfficientNetLite0, EfficientNetLite0Config};
+
 /// Which network a pack holds. Stored in every pack, so a pack names the code that can run it; a
 /// pack naming an architecture this build does not know is refused with the name it asked for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -20,14 +22,18 @@ pub enum Architecture {
     /// Any stack of conv layers (kernel, stride, pooling, dropout each) and dense layers: the
     /// seeds' other nets (S0 v1.0 and v2.0, S1's from-scratch net, S2's VGG- and AlexNet-like).
     Layers(LayersConfig),
+    /// The pretrained backbone of seeds S3 and S4, with a head of `num_classes`.
+    #[serde(rename = "efficientnet-lite0")]
+    EfficientNetLite0(EfficientNetLite0Config),
 }
 
 impl Architecture {
-    /// The one layer-by-layer description every architecture builds from.
-    pub fn layers(&self) -> LayersConfig {
+    /// The layer-by-layer description the plain conv nets build from; `None` for EfficientNet.
+    pub fn layers(&self) -> Option<LayersConfig> {
         match self {
-            Architecture::ConvStack(config) => config.layers(),
-            Architecture::Layers(config) => config.clone(),
+            Architecture::ConvStack(config) => Some(config.layers()),
+            Architecture::Layers(config) => Some(config.clone()),
+            Architecture::EfficientNetLite0(_) => None,
         }
     }
 
@@ -36,6 +42,7 @@ impl Architecture {
         match self {
             Architecture::ConvStack(config) => config.input_size,
             Architecture::Layers(config) => config.input_size,
+            Architecture::EfficientNetLite0(config) => config.input_size,
         }
     }
 
@@ -43,16 +50,25 @@ impl Architecture {
         match self {
             Architecture::ConvStack(config) => config.num_classes,
             Architecture::Layers(config) => config.num_classes,
+            Architecture::EfficientNetLite0(config) => config.num_classes,
         }
     }
 
     pub fn init(&self, device: &Device) -> Cnn {
-        self.layers().init(device)
+        match self {
+            Architecture::ConvStack(config) => Cnn::Layers(config.layers().init(device)),
+            Architecture::Layers(config) => Cnn::Layers(config.init(device)),
+            Architecture::EfficientNetLite0(config) => Cnn::EfficientNetLite0(config.init(device)),
+        }
     }
 
     /// Checks what would otherwise panic deep inside burn when the module is built.
     pub fn validate(&self) -> Result<(), String> {
-        self.layers().validate()
+        match self {
+            Architecture::ConvStack(config) => config.layers().validate(),
+            Architecture::Layers(config) => config.validate(),
+            Architecture::EfficientNetLite0(config) => config.validate(),
+        }
     }
 }
 
@@ -188,7 +204,7 @@ impl LayersConfig {
         Ok(())
     }
 
-    fn init(&self, device: &Device) -> Cnn {
+    fn init(&self, device: &Device) -> LayersNet {
         let inputs = std::iter::once(3).chain(self.conv.iter().map(|layer| layer.channels));
         let blocks = inputs
             .zip(&self.conv)
@@ -203,7 +219,7 @@ impl LayersConfig {
             .map(|(input, output)| DenseBlock::new(input, output, self.dropout, device))
             .collect();
         let last = widths.last().unwrap_or(flat);
-        Cnn {
+        LayersNet {
             blocks,
             hidden,
             output: LinearConfig::new(last, self.num_classes)
@@ -281,17 +297,69 @@ impl DenseBlock {
 
 /// The network itself. Built only through [`Architecture::init`], so its shape always matches
 /// the configuration a pack records.
+// One network per loaded pack: the variants' size difference costs nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
-pub struct Cnn {
-    blocks: Vec<ConvBlock>,
-    hidden: Vec<DenseBlock>,
-    output: Linear,
+pub enum Cnn {
+    Layers(LayersNet),
+    EfficientNetLite0(EfficientNetLite0),
 }
 
 impl Cnn {
     /// `images`: `[batch, 3, size, size]` as made by [`crate::preprocess`]. Returns logits
     /// `[batch, num_classes]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        match self {
+            Cnn::Layers(net) => net.forward(images),
+            Cnn::EfficientNetLite0(net) => net.forward(images),
+        }
+    }
+
+    /// Class probabilities, `[batch, num_classes]`.
+    pub fn probabilities(&self, images: Tensor<4>) -> Tensor<2> {
+        burn::tensor::activation::softmax(self.forward(images), 1)
+    }
+
+    /// The pretrained backbone, if this network has one.
+    pub fn backbone(&self) -> Option<&EfficientNetLite0> {
+        match self {
+            Cnn::Layers(_) => None,
+            Cnn::EfficientNetLite0(net) => Some(net),
+        }
+    }
+
+    /// Freezes a pretrained backbone but for its last `trainable_blocks` blocks (see
+    /// [`EfficientNetLite0::freeze_backbone`]); a network trained from scratch has no backbone
+    /// and is returned as it is.
+    pub fn freeze_backbone(self, trainable_blocks: usize) -> Self {
+        match self {
+            Cnn::Layers(net) => Cnn::Layers(net),
+            Cnn::EfficientNetLite0(net) => {
+                Cnn::EfficientNetLite0(net.freeze_backbone(trainable_blocks))
+            }
+        }
+    }
+
+    /// The first conv layer's kernels, `[filters, 3, k, k]`: what the network looks for in raw
+    /// pixels (the trainer's report draws them, as seed S1 did).
+    pub fn first_layer_filters(&self) -> Tensor<4> {
+        match self {
+            Cnn::Layers(net) => net.blocks[0].conv.weight.val(),
+            Cnn::EfficientNetLite0(net) => net.first_layer_filters(),
+        }
+    }
+}
+
+/// The plain conv nets: conv blocks, dense blocks, the output layer.
+#[derive(Module, Debug)]
+pub struct LayersNet {
+    blocks: Vec<ConvBlock>,
+    hidden: Vec<DenseBlock>,
+    output: Linear,
+}
+
+impl LayersNet {
+    fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let features = self
             .blocks
             .iter()
@@ -302,17 +370,6 @@ impl Cnn {
             .iter()
             .fold(features, |x, block| block.forward(x));
         self.output.forward(hidden)
-    }
-
-    /// Class probabilities, `[batch, num_classes]`.
-    pub fn probabilities(&self, images: Tensor<4>) -> Tensor<2> {
-        burn::tensor::activation::softmax(self.forward(images), 1)
-    }
-
-    /// The first conv layer's kernels, `[filters, 3, k, k]`: what the network looks for in raw
-    /// pixels (the trainer's report draws them, as seed S1 did).
-    pub fn first_layer_filters(&self) -> Tensor<4> {
-        self.blocks[0].conv.weight.val()
     }
 }
 

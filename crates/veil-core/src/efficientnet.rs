@@ -1,0 +1,315 @@
+//! EfficientNet-Lite0 (Tan & Le, 2019; the "Lite" variant for mobile and browsers: ReLU6, no
+//! squeeze-excite, fixed stem and head), the pretrained backbone of seeds S3 and S4. Its layout
+//! follows the published ImageNet weights so they load one tensor per parameter: TF-style
+//! 'same' padding (asymmetric for stride 2), BatchNorm ε = 10⁻³, inputs scaled to
+//! (pixel − 127) / 128.
+
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Initializer, Linear, LinearConfig,
+    PaddingConfig2d,
+};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Width of the pooled features the classifier reads.
+pub const FEATURES: usize = 1280;
+
+/// Its seven stages: (repeats, kernel, first stride, expansion, output channels).
+const STAGES: [(usize, usize, usize, usize, usize); 7] = [
+    (1, 3, 1, 1, 16),
+    (2, 3, 2, 6, 24),
+    (2, 5, 2, 6, 40),
+    (3, 3, 2, 6, 80),
+    (3, 5, 1, 6, 112),
+    (4, 5, 2, 6, 192),
+    (1, 3, 1, 6, 320),
+];
+const STEM: usize = 32;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EfficientNetLite0Config {
+    /// Side of the square input; the network pools globally, so any size from 32 px works, but
+    /// the ImageNet weights were trained at 224.
+    #[serde(default = "imagenet_size")]
+    pub input_size: usize,
+    pub num_classes: usize,
+    /// Dropout before the classifier (0.2 in the original).
+    #[serde(default = "imagenet_dropout")]
+    pub dropout: f64,
+}
+
+fn imagenet_size() -> usize {
+    224
+}
+
+fn imagenet_dropout() -> f64 {
+    0.2
+}
+
+impl EfficientNetLite0Config {
+    pub fn new(num_classes: usize) -> Self {
+        Self {
+            input_size: imagenet_size(),
+            num_classes,
+            dropout: imagenet_dropout(),
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if !(32..=1024).contains(&self.input_size) {
+            return Err(format!(
+                "input_size {} is outside 32..=1024 pixels (EfficientNet-Lite0 halves it five times)",
+                self.input_size
+            ));
+        }
+        if self.num_classes < 2 {
+            return Err(format!(
+                "num_classes is {}: a classifier needs at least two classes",
+                self.num_classes
+            ));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(format!("dropout {} is outside [0, 1)", self.dropout));
+        }
+        Ok(())
+    }
+
+    pub fn init(&self, device: &Device) -> EfficientNetLite0 {
+        let mut blocks = Vec::new();
+        let mut input = STEM;
+        for (repeats, kernel, stride, expansion, output) in STAGES {
+            for repeat in 0..repeats {
+                let stride = if repeat == 0 { stride } else { 1 };
+                blocks.push(InvertedResidual::new(
+                    input, output, kernel, stride, expansion, device,
+                ));
+                input = output;
+            }
+        }
+        EfficientNetLite0 {
+            stem: ConvNorm::new(3, STEM, 3, 2, 1, device),
+            blocks,
+            head: ConvNorm::new(input, FEATURES, 1, 1, 1, device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            classifier: LinearConfig::new(FEATURES, self.num_classes)
+                .with_initializer(Initializer::XavierUniform { gain: 1.0 })
+                .init(device),
+        }
+    }
+}
+
+/// Conv (no bias, 'same') → BatchNorm; `groups` = channels makes it depthwise.
+#[derive(Module, Debug)]
+pub struct ConvNorm {
+    conv: Conv2d,
+    norm: BatchNorm,
+}
+
+impl ConvNorm {
+    fn new(
+        input: usize,
+        output: usize,
+        kernel: usize,
+        stride: usize,
+        groups: usize,
+        device: &Device,
+    ) -> Self {
+        Self {
+            conv: Conv2dConfig::new([input, output], [kernel, kernel])
+                .with_stride([stride, stride])
+                .with_groups(groups)
+                .with_padding(PaddingConfig2d::Same)
+                .with_bias(false)
+                .with_initializer(Initializer::KaimingNormal {
+                    gain: 2.0_f64.sqrt(),
+                    fan_out_only: true,
+                })
+                .init(device),
+            // The published weights' ε, and TF's momentum 0.99 (0.01 in burn's convention).
+            norm: BatchNormConfig::new(output)
+                .with_epsilon(1e-3)
+                .with_momentum(0.01)
+                .init(device),
+        }
+    }
+
+    fn forward(&self, input: Tensor<4>) -> Tensor<4> {
+        self.norm.forward(self.conv.forward(input))
+    }
+}
+
+fn relu6(x: Tensor<4>) -> Tensor<4> {
+    x.clamp(0.0, 6.0)
+}
+
+/// MobileNetV2's block: 1×1 expansion (absent when the expansion is 1), depthwise k×k, 1×1
+/// projection, and a skip connection where the shape allows.
+#[derive(Module, Debug)]
+pub struct InvertedResidual {
+    expand: Option<ConvNorm>,
+    depthwise: ConvNorm,
+    project: ConvNorm,
+    skip: bool,
+}
+
+impl InvertedResidual {
+    fn new(
+        input: usize,
+        output: usize,
+        kernel: usize,
+        stride: usize,
+        expansion: usize,
+        device: &Device,
+    ) -> Self {
+        let hidden = input * expansion;
+        Self {
+            expand: (expansion != 1).then(|| ConvNorm::new(input, hidden, 1, 1, 1, device)),
+            depthwise: ConvNorm::new(hidden, hidden, kernel, stride, hidden, device),
+            project: ConvNorm::new(hidden, output, 1, 1, 1, device),
+            skip: stride == 1 && input == output,
+        }
+    }
+
+    fn forward(&self, input: Tensor<4>) -> Tensor<4> {
+        let x = match &self.expand {
+            Some(expand) => relu6(expand.forward(input.clone())),
+            None => input.clone(),
+        };
+        let x = self.project.forward(relu6(self.depthwise.forward(x)));
+        if self.skip { x + input } else { x }
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct EfficientNetLite0 {
+    stem: ConvNorm,
+    blocks: Vec<InvertedResidual>,
+    head: ConvNorm,
+    dropout: Dropout,
+    classifier: Linear,
+}
+
+impl EfficientNetLite0 {
+    /// Globally pooled features, `[batch, FEATURES]`, of images in [0, 1] (as
+    /// [`crate::preprocess`] makes them).
+    pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
+        // The weights were trained on (pixel − 127) / 128 with pixels in 0..=255.
+        let x = images.mul_scalar(255.0 / 128.0).sub_scalar(127.0 / 128.0);
+        let x = relu6(self.stem.forward(x));
+        let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
+        let x = relu6(self.head.forward(x));
+        let [batch, channels, _, _] = x.dims();
+        x.mean_dim(3).mean_dim(2).reshape([batch, channels])
+    }
+
+    /// Logits, `[batch, num_classes]`.
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        self.classify(self.features(images))
+    }
+
+    /// The classifier alone, on features from [`Self::features`]: with a frozen backbone the
+    /// trainer computes those once per image (seed S3's "bottlenecks") and trains only this.
+    pub fn classify(&self, features: Tensor<2>) -> Tensor<2> {
+        self.classifier.forward(self.dropout.forward(features))
+    }
+
+    /// Freezes the backbone except its last `trainable_blocks` inverted-residual blocks (and,
+    /// when there are any, the 1×1 head conv after them): only the classifier and those learn,
+    /// and the frozen BatchNorms keep their ImageNet statistics.
+    pub fn freeze_backbone(self, trainable_blocks: usize) -> Self {
+        let first_trainable = self.blocks.len().saturating_sub(trainable_blocks);
+        Self {
+            stem: self.stem.freeze(),
+            blocks: self
+                .blocks
+                .into_iter()
+                .enumerate()
+                .map(|(index, block)| {
+                    if index < first_trainable {
+                        block.freeze()
+                    } else {
+                        block
+                    }
+                })
+                .collect(),
+            head: if trainable_blocks == 0 {
+                self.head.freeze()
+            } else {
+                self.head
+            },
+            ..self
+        }
+    }
+
+    /// Inverted-residual blocks in the backbone.
+    pub fn num_blocks(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// The stem's kernels, `[32, 3, 3, 3]`.
+    pub fn first_layer_filters(&self) -> Tensor<4> {
+        self.stem.conv.weight.val()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn has_the_published_shape() {
+        let device = Device::flex();
+        let model = EfficientNetLite0Config::new(1000).init(&device);
+        // The ImageNet weights' tensors hold 4,694,024 numbers (BatchNorm statistics included).
+        assert_eq!(model.num_params(), 4_694_024);
+        assert_eq!(model.blocks.len(), 16);
+        let images = Tensor::<4>::zeros([2, 3, 64, 64], &device);
+        assert_eq!(model.features(images.clone()).dims(), [2, FEATURES]);
+        assert_eq!(model.forward(images).dims(), [2, 1000]);
+    }
+
+    #[test]
+    fn a_frozen_backbone_learns_only_its_last_blocks_and_keeps_its_statistics() {
+        let device = Device::flex().autodiff();
+        let model = EfficientNetLite0Config::new(2)
+            .init(&device)
+            .freeze_backbone(1);
+        assert!(!model.stem.conv.weight.is_require_grad());
+        assert!(!model.blocks[14].depthwise.conv.weight.is_require_grad());
+        assert!(model.blocks[15].depthwise.conv.weight.is_require_grad());
+        assert!(model.head.conv.weight.is_require_grad());
+        assert!(model.classifier.weight.is_require_grad());
+        // The sum of the running means, read after any pending update.
+        let mean = |norm: &BatchNorm| norm.running_mean.value_sync().sum().into_scalar::<f32>();
+        let (stem_before, last_before) = (mean(&model.stem.norm), mean(&model.head.norm));
+        let images =
+            Tensor::<4>::random([2, 3, 64, 64], burn::tensor::Distribution::Default, &device);
+        let _ = model.forward(images);
+        assert_eq!(
+            mean(&model.stem.norm),
+            stem_before,
+            "a frozen BatchNorm keeps ImageNet's statistics"
+        );
+        assert_ne!(
+            mean(&model.head.norm),
+            last_before,
+            "a trainable one learns the new images'"
+        );
+        let frozen = EfficientNetLite0Config::new(2)
+            .init(&device)
+            .freeze_backbone(0);
+        assert!(!frozen.head.conv.weight.is_require_grad());
+        assert!(frozen.classifier.weight.is_require_grad());
+    }
+
+    #[test]
+    fn validate_names_the_bad_field() {
+        let mut config = EfficientNetLite0Config::new(2);
+        config.input_size = 16;
+        assert!(config.validate().unwrap_err().contains("input_size"));
+        let config = EfficientNetLite0Config::new(1);
+        assert!(config.validate().unwrap_err().contains("num_classes"));
+    }
+}

