@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
 use veil_core::model::{ConvLayer, ConvStackConfig, LayersConfig};
-use veil_core::{Architecture, EfficientNetLite0Config};
+use veil_core::{Architecture, EfficientNetLite0Config, Precision};
 
 use crate::augment::AugmentConfig;
 
@@ -26,6 +26,10 @@ pub struct RunConfig {
     pub name: String,
     pub description: String,
     pub seed: u64,
+    /// How the pack stores its weights: `f32`, or `f16` at half the size (what a pretrained
+    /// backbone needs to stay a small download). Its thresholds and quality are measured on the
+    /// stored weights either way.
+    pub precision: Precision,
     pub dataset: DatasetConfig,
     pub model: ModelConfig,
     pub training: LoopConfig,
@@ -44,6 +48,7 @@ impl Default for RunConfig {
             name: "Veil filter".into(),
             description: String::new(),
             seed: 42,
+            precision: Precision::F32,
             dataset: DatasetConfig::default(),
             model: ModelConfig::default(),
             training: LoopConfig::default(),

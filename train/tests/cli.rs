@@ -743,3 +743,91 @@ fn a_gpu_backend_missing_from_this_build_is_a_message_not_a_panic() {
     );
     assert!(!message.contains("panicked"), "{message}");
 }
+
+#[test]
+fn a_concept_pack_flags_the_imagenet_classes_it_names_without_training() {
+    let dir = scratch("concept");
+    let samples = workspace_root().join("target/veil/backbones/samples");
+    assert!(
+        samples.is_dir(),
+        "run `cargo xtask setup` first: it fetches {}",
+        samples.display()
+    );
+    // Debian's darknet photos: the giraffe photo's zebras are the concept, the rest are not.
+    let data = dir.join("data");
+    let layout = [
+        ("valid", "zebra", "giraffe"),
+        ("valid", "other", "dog"),
+        ("valid", "other", "eagle"),
+        ("test", "zebra", "giraffe"),
+        ("test", "other", "horses"),
+        ("test", "other", "kite"),
+        ("test", "other", "person"),
+    ];
+    for class in ["zebra", "other"] {
+        fs::create_dir_all(data.join("train").join(class)).unwrap();
+    }
+    for (split, class, photo) in layout {
+        let folder = data.join(split).join(class);
+        fs::create_dir_all(&folder).unwrap();
+        fs::copy(
+            samples.join(format!("{photo}.png")),
+            folder.join(format!("{photo}.png")),
+        )
+        .unwrap();
+    }
+    let out = dir.join("zebra.veilpack");
+    let concept = |classes: &str| {
+        Command::new(env!("CARGO_BIN_EXE_veil-train"))
+            .current_dir(workspace_root())
+            .args(["concept", "--name", "Stripes", "--classes", classes])
+            .args([
+                "--data",
+                &arg(&data),
+                "--flag",
+                "zebra",
+                "--out",
+                &arg(&out),
+            ])
+            .output()
+            .unwrap()
+    };
+    let unknown = concept("zebra,unicorn");
+    assert!(!unknown.status.success());
+    assert!(
+        stderr(&unknown).contains("\"unicorn\""),
+        "{}",
+        stderr(&unknown)
+    );
+    assert!(!out.exists(), "nothing is written");
+
+    let result = concept("Zebra");
+    assert!(result.status.success(), "{}", stderr(&result));
+    assert!(
+        stderr(&result).contains("ROC AUC 1.000"),
+        "{}",
+        stderr(&result)
+    );
+    let pack = veil_core::FilterPack::from_bytes(&fs::read(&out).unwrap()).unwrap();
+    assert_eq!(pack.metadata.labels.len(), 1000);
+    assert_eq!(pack.metadata.flagged_labels, ["zebra"]);
+    assert!(pack.to_bytes().len() < 10_000_000, "f16: under 10 MB");
+    let verdicts = veil_train(&[
+        "predict",
+        "--json",
+        "--pack",
+        &arg(&out),
+        &arg(&samples.join("giraffe.png")),
+        &arg(&samples.join("dog.png")),
+    ]);
+    assert!(verdicts.status.success(), "{}", stderr(&verdicts));
+    let flagged: Vec<bool> = String::from_utf8_lossy(&verdicts.stdout)
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line).unwrap()["verdict"]["flagged"]
+                .as_bool()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(flagged, [true, false], "zebras flagged, the dog not");
+}

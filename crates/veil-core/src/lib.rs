@@ -23,4 +23,4 @@ pub use efficientnet::EfficientNetLite0Config;
 pub use keywords::KeywordSet;
 pub use model::{Architecture, Cnn, ConvLayer, ConvStackConfig, LayersConfig};
 pub use operating_points::OperatingPoints;
-pub use pack::{FilterPack, PackError, PackMetadata};
+pub use pack::{FilterPack, PackError, PackMetadata, Precision};

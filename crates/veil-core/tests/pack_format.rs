@@ -7,7 +7,7 @@ use burn::prelude::*;
 use image::RgbaImage;
 use veil_core::model::ConvStackConfig;
 use veil_core::operating_points::Strictness;
-use veil_core::pack::{FORMAT_VERSION, TrainingSummary};
+use veil_core::pack::{FORMAT_VERSION, Precision, TrainingSummary};
 use veil_core::preprocess;
 use veil_core::{
     Architecture, Classifier, Cnn, FilterPack, OperatingPoints, PackError, PackMetadata,
@@ -76,7 +76,7 @@ fn trained_model(device: &Device) -> Cnn {
 fn pack_bytes() -> (Vec<u8>, Cnn) {
     let device = Device::flex();
     let model = trained_model(&device);
-    let pack = FilterPack::from_model(metadata(), &model).unwrap();
+    let pack = FilterPack::from_model(metadata(), &model, Precision::F32).unwrap();
     (pack.to_bytes(), model)
 }
 
@@ -111,6 +111,46 @@ fn exported_pack_predicts_exactly_like_the_in_memory_model() {
         assert_eq!(verdict.flagged_probability, verdict.scores["vertical"]);
         assert_eq!(verdict.flagged, verdict.flagged_probability >= 0.5);
     }
+}
+
+#[test]
+fn an_f16_pack_saves_two_bytes_a_weight_and_predicts_within_rounding_of_the_f32_model() {
+    let (f32_bytes, model) = pack_bytes();
+    let f32_pack = FilterPack::from_bytes(&f32_bytes).unwrap();
+    let f16_pack = FilterPack::from_bytes(
+        &FilterPack::from_model(metadata(), &model, Precision::F16)
+            .unwrap()
+            .to_bytes(),
+    )
+    .unwrap();
+    // Two bytes saved per number; names and alignment stay.
+    let saved = f32_pack.weights_len() - f16_pack.weights_len();
+    let numbers = model.num_params();
+    assert!(
+        saved as f64 >= 0.95 * (2 * numbers) as f64,
+        "{saved} bytes saved for {numbers} numbers"
+    );
+    let device = Device::flex();
+    let inputs: Vec<Vec<f32>> = (0..6)
+        .map(|i| preprocess::to_input(&stripes(i % 3 == 0, i * 5), SIZE))
+        .collect();
+    let probabilities = |model: &Cnn| {
+        model
+            .probabilities(preprocess::batch(&inputs, SIZE, &device))
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+    };
+    let reloaded = f16_pack.model(&device).unwrap();
+    let expected = probabilities(&model);
+    let actual = probabilities(&reloaded);
+    let worst = expected
+        .iter()
+        .zip(&actual)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst > 0.0, "f16 storage rounds the weights");
+    assert!(worst < 1e-2, "f16 probabilities differ by {worst}");
 }
 
 #[test]
@@ -197,7 +237,7 @@ fn metadata_that_contradicts_the_network_is_refused_at_export() {
     let model = metadata().architecture.init(&device);
     let mut bad = metadata();
     bad.flagged_labels = vec!["diagonal".into()];
-    let error = FilterPack::from_model(bad, &model).unwrap_err();
+    let error = FilterPack::from_model(bad, &model, Precision::F32).unwrap_err();
     assert!(error.to_string().contains("diagonal"), "{error}");
 }
 
