@@ -574,6 +574,14 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
             test_labels: &test_labels,
             test_scored: &test_scored,
             skipped: &skipped,
+            activation_maps: &report::activation_maps(
+                &shipped,
+                &test.examples,
+                &test_scored,
+                flagged_indices[0],
+                size,
+                &device,
+            )?,
         },
     )?;
     // The run is complete: its checkpoints have nothing left to resume.

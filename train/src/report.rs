@@ -8,11 +8,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use anyhow::Context;
+use burn::prelude::*;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
-use veil_core::PackMetadata;
+use veil_core::classify::read_rows;
 use veil_core::quality::{REPORTED_FPR, RocPoint, roc};
+use veil_core::{Cnn, PackMetadata, preprocess};
 
+use crate::data::Example;
 use crate::training::argmax;
 
 pub const REPORT_FILE: &str = "report.html";
@@ -68,6 +71,67 @@ pub struct RunReport<'a> {
     /// Test-split flagged probability and whether the image should be flagged.
     pub test_scored: &'a [(f32, bool)],
     pub skipped: &'a [(PathBuf, String)],
+    /// Where the network saw the flagged class in a few test images (pretrained backbone only).
+    pub activation_maps: &'a [ActivationMap],
+}
+
+/// One test image and its class activation map for the flagged class.
+pub struct ActivationMap {
+    pub path: PathBuf,
+    /// The network's input, `[3, side, side]` in [0, 1].
+    pub input: Vec<f32>,
+    pub side: usize,
+    /// `map_side × map_side` contributions to the flagged class's logit.
+    pub map: Vec<f32>,
+    pub map_side: usize,
+    pub flagged_probability: f32,
+    pub should_flag: bool,
+}
+
+/// Class activation maps of up to four test images that should be flagged and four that
+/// should not (in the split's order), for the pack's first flagged output. Empty for a network
+/// without the pretrained backbone: its dense layers leave no map to read.
+pub fn activation_maps(
+    model: &Cnn,
+    examples: &[Example],
+    scored: &[(f32, bool)],
+    flagged: usize,
+    size: usize,
+    device: &Device,
+) -> anyhow::Result<Vec<ActivationMap>> {
+    let Some(backbone) = model.backbone() else {
+        return Ok(Vec::new());
+    };
+    let pick = |wanted: bool| {
+        examples
+            .iter()
+            .zip(scored)
+            .filter(move |(_, (_, should))| *should == wanted)
+            .take(4)
+    };
+    let chosen: Vec<(&Example, &(f32, bool))> = pick(true).chain(pick(false)).collect();
+    if chosen.is_empty() {
+        return Ok(Vec::new());
+    }
+    let inputs: Vec<Vec<f32>> = chosen.iter().map(|(e, _)| e.input.clone()).collect();
+    let maps = backbone.class_activation_maps(preprocess::batch(&inputs, size, device), flagged);
+    let [count, height, width] = maps.dims();
+    let rows = pollster::block_on(read_rows(maps.reshape([count, height * width])))?;
+    Ok(chosen
+        .into_iter()
+        .zip(rows)
+        .map(
+            |((example, &(flagged_probability, should_flag)), map)| ActivationMap {
+                path: example.path.clone(),
+                input: example.input.clone(),
+                side: size,
+                map,
+                map_side: height,
+                flagged_probability,
+                should_flag,
+            },
+        )
+        .collect())
 }
 
 /// `matrix[truth][predicted]` over the pack's labels, by the most probable label.
@@ -198,10 +262,14 @@ pub fn write(dir: &Path, report: &RunReport) -> anyhow::Result<PathBuf> {
 
     html.push_str("<h2>Plots</h2>");
     let mut plots = vec![
-        ("loss.png", "Loss per epoch", plot_loss(report.epochs)),
+        (
+            "loss.png",
+            "Loss per epoch".to_string(),
+            plot_loss(report.epochs),
+        ),
         (
             "accuracy.png",
-            "Validation accuracy per epoch",
+            "Validation accuracy per epoch".to_string(),
             plot_accuracy(report.epochs),
         ),
     ];
@@ -210,20 +278,48 @@ pub fn write(dir: &Path, report: &RunReport) -> anyhow::Result<PathBuf> {
         let quality = metadata.quality.as_ref();
         plots.push((
             "roc.png",
-            "ROC curve on the test split (dots: the operating points)",
+            "ROC curve on the test split (dots: the operating points)".to_string(),
             plot_roc(&curve, quality.map(|q| [q.strict, q.balanced, q.relaxed])),
         ));
         plots.push((
             "thresholds.png",
-            "Threshold sweep on the test split",
+            "Threshold sweep on the test split".to_string(),
             plot_sweep(&curve),
         ));
     }
     plots.push((
         "filters.png",
-        "First-layer filters (each scaled to its own range; what the network looks for in pixels)",
+        "First-layer filters (each scaled to its own range; what the network looks for in pixels)"
+            .to_string(),
         filter_grid(report.first_layer),
     ));
+    if !report.activation_maps.is_empty() {
+        let listed: Vec<String> = report
+            .activation_maps
+            .iter()
+            .map(|map| {
+                format!(
+                    "{} ({:.3}{})",
+                    escape(&map.path.file_name().unwrap_or_default().to_string_lossy()),
+                    map.flagged_probability,
+                    if map.should_flag {
+                        ", should be flagged"
+                    } else {
+                        ""
+                    }
+                )
+            })
+            .collect();
+        plots.push((
+            "activation-maps.png",
+            format!(
+                "Class activation maps for {:?} on test images (yellow: what made it say so; left to right, top to bottom: {})",
+                metadata.flagged_labels.first().cloned().unwrap_or_default(),
+                listed.join(", ")
+            ),
+            activation_grid(report.activation_maps),
+        ));
+    }
     for (file, caption, image) in plots {
         let image = image?;
         image
@@ -392,6 +488,52 @@ fn filter_grid((weights, [filters, channels, height, width]): (&[f32], [usize; 4
         }
     }
     Ok(image)
+}
+
+/// Each image with its map laid over it: the map, stretched to the image, scaled to its own
+/// largest value and shown as a red-to-yellow glow where it is positive.
+fn activation_grid(maps: &[ActivationMap]) -> Plot {
+    const COLUMNS: usize = 4;
+    const GAP: usize = 4;
+    let side = maps.first().map_or(0, |map| map.side);
+    let rows = maps.len().div_ceil(COLUMNS);
+    let mut grid = image::RgbImage::from_pixel(
+        (COLUMNS * (side + GAP) + GAP) as u32,
+        (rows * (side + GAP) + GAP) as u32,
+        image::Rgb([255, 255, 255]),
+    );
+    for (index, map) in maps.iter().enumerate() {
+        let peak = map.map.iter().copied().fold(f32::EPSILON, f32::max);
+        let small = image::ImageBuffer::<image::Luma<f32>, Vec<f32>>::from_fn(
+            map.map_side as u32,
+            map.map_side as u32,
+            |x, y| image::Luma([(map.map[y as usize * map.map_side + x as usize] / peak).max(0.0)]),
+        );
+        let heat = image::imageops::resize(
+            &small,
+            side as u32,
+            side as u32,
+            image::imageops::FilterType::Triangle,
+        );
+        let (left, top) = (
+            GAP + index % COLUMNS * (side + GAP),
+            GAP + index / COLUMNS * (side + GAP),
+        );
+        let plane = side * side;
+        for y in 0..side {
+            for x in 0..side {
+                let glow = heat.get_pixel(x as u32, y as u32)[0].clamp(0.0, 1.0);
+                let alpha = 0.65 * glow;
+                let color = [1.0, glow, 0.0];
+                let pixel: [u8; 3] = std::array::from_fn(|channel| {
+                    let base = map.input[channel * plane + y * side + x];
+                    (255.0 * (base * (1.0 - alpha) + color[channel] * alpha)) as u8
+                });
+                grid.put_pixel((left + x) as u32, (top + y) as u32, image::Rgb(pixel));
+            }
+        }
+    }
+    Ok(grid)
 }
 
 fn plot_loss(epochs: &[EpochRow]) -> Plot {

@@ -195,13 +195,34 @@ impl EfficientNetLite0 {
     /// Globally pooled features, `[batch, FEATURES]`, of images in [0, 1] (as
     /// [`crate::preprocess`] makes them).
     pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
+        let x = self.feature_map(images);
+        let [batch, channels, _, _] = x.dims();
+        x.mean_dim(3).mean_dim(2).reshape([batch, channels])
+    }
+
+    /// The last feature map before pooling, `[batch, FEATURES, side / 32, side / 32]`.
+    fn feature_map(&self, images: Tensor<4>) -> Tensor<4> {
         // The weights were trained on (pixel − 127) / 128 with pixels in 0..=255.
         let x = images.mul_scalar(255.0 / 128.0).sub_scalar(127.0 / 128.0);
         let x = relu6(self.stem.forward(x));
         let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
-        let x = relu6(self.head.forward(x));
-        let [batch, channels, _, _] = x.dims();
-        x.mean_dim(3).mean_dim(2).reshape([batch, channels])
+        relu6(self.head.forward(x))
+    }
+
+    /// Class activation maps (Zhou et al., 2016; seed S4's heat maps): how much each place of
+    /// each image adds to `class`'s logit, `[batch, side / 32, side / 32]`. Exact for this
+    /// network, since its classifier reads the average of the last feature map.
+    pub fn class_activation_maps(&self, images: Tensor<4>, class: usize) -> Tensor<3> {
+        let map = self.feature_map(images);
+        let [batch, channels, height, width] = map.dims();
+        // Linear's weight is [inputs, outputs]: column `class` weighs each feature.
+        let weights = self
+            .classifier
+            .weight
+            .val()
+            .slice([0..channels, class..class + 1])
+            .reshape([1, channels, 1, 1]);
+        (map * weights).sum_dim(1).reshape([batch, height, width])
     }
 
     /// Logits, `[batch, num_classes]`.
@@ -302,6 +323,21 @@ mod tests {
             .freeze_backbone(0);
         assert!(!frozen.head.conv.weight.is_require_grad());
         assert!(frozen.classifier.weight.is_require_grad());
+    }
+
+    #[test]
+    fn class_activation_maps_average_to_the_logit_without_its_bias() {
+        let device = Device::flex();
+        let model = EfficientNetLite0Config::new(3).init(&device);
+        let images =
+            Tensor::<4>::random([2, 3, 96, 96], burn::tensor::Distribution::Default, &device);
+        let maps = model.class_activation_maps(images.clone(), 2);
+        assert_eq!(maps.dims(), [2, 3, 3]);
+        let bias = model.classifier.bias.as_ref().unwrap().val().slice(2..3);
+        let logits = model.forward(images).slice([0..2, 2..3]).reshape([2]) - bias;
+        let averaged = maps.mean_dim(2).mean_dim(1).reshape([2]);
+        let difference = (averaged - logits).abs().max().into_scalar::<f32>();
+        assert!(difference < 1e-4, "{difference}");
     }
 
     #[test]
