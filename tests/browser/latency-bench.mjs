@@ -2,12 +2,14 @@
 // headless Chromium, Veil's default pack on WebGPU and on the CPU against the named peer,
 // TensorFlow.js (what today's NSFW-filter extensions run on) with the same architecture and
 // input size on its WebGPU and WebAssembly backends. Prints medians; writes
-// target/veil/latency.json.
+// target/veil/latency.json. `VEIL_BENCH_PACK=path/to.veilpack` (under the repository root)
+// measures another pack: the S0 conv stack or EfficientNet-Lite0.
 import { writeFileSync } from "node:fs";
 import { ROOT, WORK, launchChromium, serveWww } from "./harness.mjs";
 
 const RUNS = 30;
 const WARMUP = 5;
+const PACK = `/${process.env.VEIL_BENCH_PACK ?? "www/packs/default.veilpack"}`;
 
 // Serve the repository root: the page under /www, the peer under /node_modules.
 const server = await serveWww(ROOT);
@@ -19,16 +21,15 @@ try {
   for (const script of ["tfjs/dist/tf.min.js", "tfjs-backend-webgpu/dist/tf-backend-webgpu.min.js", "tfjs-backend-wasm/dist/tf-backend-wasm.min.js"]) {
     await page.addScriptTag({ url: `/node_modules/@tensorflow/${script}` });
   }
-  const results = await page.evaluate(async ({ RUNS, WARMUP }) => {
+  const results = await page.evaluate(async ({ RUNS, WARMUP, PACK }) => {
     const median = (values) => values.sort((a, b) => a - b)[values.length >> 1];
     const { VeilFilter } = await import("/www/pkg/veil_wasm.js");
-    const pack = new Uint8Array(await (await fetch("/www/packs/default.veilpack")).arrayBuffer());
+    const pack = new Uint8Array(await (await fetch(PACK)).arrayBuffer());
     const probe = await VeilFilter.load(pack, "cpu");
     const meta = probe.metadata();
     probe.free();
-    const size = meta.architecture["conv-stack"].input_size;
-    const channels = meta.architecture["conv-stack"].channels;
-    const dense = meta.architecture["conv-stack"].dense;
+    const [[kind, architecture]] = Object.entries(meta.architecture);
+    const size = architecture.input_size;
     const rgba = new Uint8Array(size * size * 4).map((_, i) => (i * 2654435761) >>> 24);
     const rows = [];
 
@@ -56,6 +57,21 @@ try {
         continue;
       }
       await tf.ready();
+      const model = kind === "efficientnet-lite0" ? efficientNetLite0(architecture) : convStack(architecture);
+      await time(`tfjs ${backend}`, async () => {
+        const output = tf.tidy(() => {
+          const pixels = tf.tensor3d(rgba, [size, size, 4], "int32").slice([0, 0, 0], [size, size, 3]);
+          return model.predict(pixels.toFloat().div(255).expandDims(0));
+        });
+        await output.data();
+        output.dispose();
+      });
+      model.dispose();
+    }
+    return { pack: PACK, architecture: kind, inputSize: size, runs: RUNS, rows, userAgent: navigator.userAgent };
+
+    // The pack's network as TensorFlow.js layers (random weights: only the time is compared).
+    function convStack({ channels, dense, num_classes }) {
       const model = tf.sequential();
       channels.forEach((filters, index) => {
         model.add(tf.layers.conv2d({ filters, kernelSize: 3, strides: 2, padding: "same", ...(index === 0 ? { inputShape: [size, size, 3] } : {}) }));
@@ -67,21 +83,37 @@ try {
       model.add(tf.layers.batchNormalization());
       model.add(tf.layers.reLU());
       model.add(tf.layers.dropout({ rate: 0.5 }));
-      model.add(tf.layers.dense({ units: 2, activation: "softmax" }));
-      await time(`tfjs ${backend}`, async () => {
-        const output = tf.tidy(() => {
-          const pixels = tf.tensor3d(rgba, [size, size, 4], "int32").slice([0, 0, 0], [size, size, 3]);
-          return model.predict(pixels.toFloat().div(255).expandDims(0));
-        });
-        await output.data();
-        output.dispose();
-      });
-      model.dispose();
+      model.add(tf.layers.dense({ units: num_classes, activation: "softmax" }));
+      return model;
     }
-    return { inputSize: size, runs: RUNS, rows, userAgent: navigator.userAgent };
-  }, { RUNS, WARMUP });
 
-  console.log(`per-image latency, ${results.inputSize}×${results.inputSize} input, median of ${results.runs} after ${WARMUP} warm-up runs`);
+    // Its stages as in crates/veil-core/src/efficientnet.rs: (repeats, kernel, stride, expansion, channels).
+    function efficientNetLite0({ num_classes }) {
+      const stages = [[1, 3, 1, 1, 16], [2, 3, 2, 6, 24], [2, 5, 2, 6, 40], [3, 3, 2, 6, 80], [3, 5, 1, 6, 112], [4, 5, 2, 6, 192], [1, 3, 1, 6, 320]];
+      const convNorm = (x, filters, kernelSize, strides, relu6) => {
+        const y = tf.layers.batchNormalization().apply(tf.layers.conv2d({ filters, kernelSize, strides, padding: "same", useBias: false }).apply(x));
+        return relu6 ? tf.layers.reLU({ maxValue: 6 }).apply(y) : y;
+      };
+      const input = tf.input({ shape: [size, size, 3] });
+      let x = convNorm(input, 32, 3, 2, true);
+      let channels = 32;
+      for (const [repeats, kernelSize, firstStride, expansion, output] of stages) {
+        for (let repeat = 0; repeat < repeats; repeat++) {
+          const strides = repeat === 0 ? firstStride : 1;
+          let y = expansion === 1 ? x : convNorm(x, channels * expansion, 1, 1, true);
+          y = tf.layers.depthwiseConv2d({ kernelSize, strides, padding: "same", useBias: false }).apply(y);
+          y = tf.layers.reLU({ maxValue: 6 }).apply(tf.layers.batchNormalization().apply(y));
+          y = convNorm(y, output, 1, 1, false);
+          x = strides === 1 && channels === output ? tf.layers.add().apply([x, y]) : y;
+          channels = output;
+        }
+      }
+      x = tf.layers.globalAveragePooling2d({}).apply(convNorm(x, 1280, 1, 1, true));
+      return tf.model({ inputs: input, outputs: tf.layers.dense({ units: num_classes, activation: "softmax" }).apply(x) });
+    }
+  }, { RUNS, WARMUP, PACK });
+
+  console.log(`${results.pack} (${results.architecture}): per-image latency, ${results.inputSize}×${results.inputSize} input, median of ${results.runs} after ${WARMUP} warm-up runs`);
   for (const row of results.rows) {
     console.log(row.error ? `${row.name.padEnd(12)} ${row.error}` : `${row.name.padEnd(12)} ${row.medianMs.toFixed(2).padStart(8)} ms  (min ${row.minMs.toFixed(2)})`);
   }

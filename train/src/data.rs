@@ -132,7 +132,7 @@ pub fn load_split(
 }
 
 /// The class names: the sub-folders of `folder`, sorted so the label order is stable.
-fn classes(folder: PathBuf) -> anyhow::Result<Vec<String>> {
+pub fn classes(folder: PathBuf) -> anyhow::Result<Vec<String>> {
     let entries = fs::read_dir(&folder).with_context(|| {
         format!(
             "cannot read {}: a dataset is a folder of class folders (DIR/<class>/), or one already split (DIR/train/<class>/, DIR/valid/<class>/)",

@@ -185,6 +185,10 @@ struct EvalArgs {
     data: PathBuf,
     #[arg(long, default_value = "test")]
     split: String,
+    /// DATA's class that should be flagged, when DATA's classes are not the pack's labels (a
+    /// concept pack's ImageNet classes); repeat for several.
+    #[arg(long = "flag")]
+    flagged: Vec<String>,
     /// Print the measurements as JSON instead of a summary.
     #[arg(long)]
     json: bool,
@@ -623,13 +627,32 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
     let metadata = &pack.metadata;
     let device = device(args.backend)?;
     let size = metadata.architecture.input_size();
-    let split = data::load_split(&args.data, &args.split, &metadata.labels, size)?;
+    let flagged = metadata.flagged_indices();
+    // DATA's classes are the pack's labels, unless --flag says which of its own to catch.
+    let (classes, targets) = if args.flagged.is_empty() {
+        (metadata.labels.clone(), flagged.clone())
+    } else {
+        let classes = data::classes(args.data.join(&args.split))?;
+        let targets = args
+            .flagged
+            .iter()
+            .map(|class| {
+                classes.iter().position(|c| c == class).with_context(|| {
+                    format!(
+                        "--flag {class:?} is not a class of {}; its classes are {classes:?}",
+                        args.data.join(&args.split).display()
+                    )
+                })
+            })
+            .collect::<anyhow::Result<Vec<usize>>>()?;
+        (classes, targets)
+    };
+    let split = data::load_split(&args.data, &args.split, &classes, size)?;
     for (path, reason) in &split.skipped {
         eprintln!("skipped {}: {reason}", path.display());
     }
     let rows = training::probabilities(&pack.model(&device)?, &split.examples, size, 16, &device)?;
-    let flagged = metadata.flagged_indices();
-    let scored = scored(&rows, &split.examples, &flagged, &flagged);
+    let scored = scored(&rows, &split.examples, &flagged, &targets);
     let Some(quality) = Quality::measure(&args.split, &scored, &metadata.operating_points) else {
         bail!(
             "{} needs images of both kinds under {}/<class>/ (flagged: {:?}; classes: {:?})",

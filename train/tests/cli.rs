@@ -830,4 +830,28 @@ fn a_concept_pack_flags_the_imagenet_classes_it_names_without_training() {
         })
         .collect();
     assert_eq!(flagged, [true, false], "zebras flagged, the dog not");
+    // `eval` measures it on data whose classes are not ImageNet's when told which to catch.
+    let eval = |class: &str| {
+        veil_train(&[
+            "eval",
+            "--pack",
+            &arg(&out),
+            "--data",
+            &arg(&data),
+            "--flag",
+            class,
+        ])
+    };
+    let measured = eval("zebra");
+    assert!(measured.status.success(), "{}", stderr(&measured));
+    assert!(
+        String::from_utf8_lossy(&measured.stdout)
+            .contains("test split: 4 images, 1 to flag; ROC AUC 1.000")
+    );
+    let wrong = eval("horse");
+    assert!(
+        !wrong.status.success() && stderr(&wrong).contains("\"horse\""),
+        "{}",
+        stderr(&wrong)
+    );
 }
