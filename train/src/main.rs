@@ -378,7 +378,8 @@ fn scored(
         .collect()
 }
 
-/// One line of `test-predictions.json`: what the in-memory model said, before export.
+/// One line of `test-predictions.json`: what the pack's weights as stored (f16 rounds them) said
+/// in the trainer; its thresholds and quality were measured on these scores.
 #[derive(Serialize)]
 struct Prediction {
     file: PathBuf,

@@ -258,6 +258,8 @@ fn test() -> anyhow::Result<()> {
 /// Trains the default pack into `target/veil/runs/default` and returns the pack's path.
 fn train_default() -> anyhow::Result<PathBuf> {
     let data = dataset::assemble()?;
+    // The default pack is a new head on the pretrained backbone.
+    backbone::fetch()?;
     let run_dir = default_run_dir();
     let data_arg = data.display().to_string();
     let out_arg = run_dir.display().to_string();
@@ -288,7 +290,7 @@ fn publish_pack(pack: &Path) -> anyhow::Result<()> {
 }
 
 /// Writes what the native CPU backend says about the parity images, reloading the pack from
-/// its file (the in-memory model's view is in the run folder's `test-predictions.json`).
+/// its file (the trainer's view is in the run folder's `test-predictions.json`).
 fn parity_predictions(pack: &Path) -> anyhow::Result<()> {
     let images = dataset::parity_images()?;
     if images.len() < dataset::PARITY_IMAGES {
