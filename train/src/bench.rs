@@ -5,16 +5,15 @@
 
 use std::time::Instant;
 
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
-use veil_core::{Architecture, Cnn, LayersConfig, preprocess};
+use veil_core::{Architecture, Cnn, LayersConfig, Output, preprocess};
 
 use crate::config::{OptimizerConfig, RunConfig};
 use crate::schedule::optimizer;
-use crate::training::{labels, step};
+use crate::training::{Objective, Targets, labels, step};
 
 /// What one benchmark run measured.
 #[derive(Debug, Serialize)]
@@ -53,7 +52,7 @@ pub fn measure(
     device.seed(config.seed);
     let mut model = architecture.init(&device);
     let mut optimizer = optimizer(&config.optimizer);
-    let loss_fn = CrossEntropyLossConfig::new().init(&device);
+    let loss_fn = Objective::new(Output::SingleLabel, None, &device);
     let mut run = |model: Cnn, index: usize| {
         let (images, classes) = &batches[index % batches.len()];
         let images = preprocess::batch(images, size, &device);
@@ -62,7 +61,7 @@ pub fn measure(
             &mut optimizer,
             &loss_fn,
             |model| model.forward(images),
-            labels(classes.iter().copied(), &device),
+            Targets::Classes(labels(classes.iter().copied(), &device)),
             config.optimizer.learning_rate,
         )
         .0

@@ -12,7 +12,8 @@ use anyhow::{Context, bail};
 use veil_core::pack::TrainingSummary;
 use veil_core::quality::Quality;
 use veil_core::{
-    Architecture, EfficientNetLite0Config, FilterPack, OperatingPoints, PackMetadata, Precision,
+    Architecture, EfficientNetLite0Config, FilterPack, OperatingPoints, Output, PackMetadata,
+    Precision,
 };
 
 use crate::config::DatasetConfig;
@@ -157,6 +158,8 @@ pub fn run(args: ConceptArgs) -> anyhow::Result<()> {
         }),
         architecture: Architecture::EfficientNetLite0(architecture),
         labels,
+        // ImageNet's classes exclude each other: the concepts' probabilities add up.
+        output: Output::SingleLabel,
         flagged_labels: concepts,
         keywords: args.keywords.clone(),
         operating_points: OperatingPoints::default(),
@@ -176,8 +179,15 @@ pub fn run(args: ConceptArgs) -> anyhow::Result<()> {
     let shipped = pack.model(&device)?;
     let targets = [target];
     let scored_split = |split: &data::Split| -> anyhow::Result<Vec<(f32, bool)>> {
-        let rows = training::probabilities(&shipped, &split.examples, size, 16, &device)?;
-        Ok(crate::scored(&rows, &split.examples, &flagged, &targets))
+        let output = Output::SingleLabel;
+        let rows = training::probabilities(&shipped, &split.examples, size, output, 16, &device)?;
+        Ok(crate::scored(
+            &rows,
+            &split.examples,
+            output,
+            &flagged,
+            &targets,
+        ))
     };
     let validation_scored = scored_split(&validation)?;
     if !(validation_scored.iter().any(|(_, is)| *is) && validation_scored.iter().any(|(_, is)| !is))

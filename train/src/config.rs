@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
 use veil_core::model::{ConvLayer, ConvStackConfig, LayersConfig};
-use veil_core::{Architecture, EfficientNetLite0Config, Precision};
+use veil_core::{Architecture, EfficientNetLite0Config, Output, Precision};
 
 use crate::augment::AugmentConfig;
 
@@ -69,6 +69,11 @@ pub struct DatasetConfig {
     /// Drop images whose perceptual hash is within this many bits (of 64) of an image already
     /// kept, across all splits (seed S2); absent: keep everything.
     pub dedup_distance: Option<u32>,
+    /// A CSV of labels, relative to the data folder, for a multi-label dataset (seed S1): a
+    /// header `file,<label>,<label>,…` and one row per image with 0 or 1 per label. The images
+    /// are split here by `split`; each may carry any number of labels (sigmoid outputs,
+    /// binary cross-entropy).
+    pub labels: Option<PathBuf>,
 }
 
 impl Default for DatasetConfig {
@@ -76,6 +81,7 @@ impl Default for DatasetConfig {
         Self {
             split: [0.7, 0.15, 0.15],
             dedup_distance: None,
+            labels: None,
         }
     }
 }
@@ -294,6 +300,15 @@ impl RunConfig {
     }
 
     /// Checks what would otherwise fail later with a less helpful message.
+    /// One label per image (class folders) or any number (a CSV of labels).
+    pub fn output(&self) -> Output {
+        if self.dataset.labels.is_some() {
+            Output::MultiLabel
+        } else {
+            Output::SingleLabel
+        }
+    }
+
     pub fn validate(&self) -> anyhow::Result<()> {
         if self.data.is_none() {
             bail!("no dataset: give --data DIR or `data = \"DIR\"` in the config");
@@ -337,6 +352,11 @@ impl RunConfig {
                 self.model.train_blocks
             ),
             _ => {}
+        }
+        if self.dataset.labels.is_some() && self.training.balance == Balance::Upsample {
+            bail!(
+                "training.balance = \"upsample\" repeats each class's images, which needs one class per image; with a CSV of labels use balance = \"weights\""
+            );
         }
         if self.training.epochs == 0 {
             bail!("training.epochs is 0: train for at least one epoch");

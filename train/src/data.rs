@@ -3,7 +3,8 @@
 //! `flow_from_directory` and torchvision's `ImageFolder` read them), or one folder per class
 //! (`DIR/<class>/*`) that is split here by a seeded hash of each file name. Every image is
 //! decoded once, in parallel, into a network input before training; near-duplicates can be
-//! dropped across all splits by perceptual hash.
+//! dropped across all splits by perceptual hash. A CSV of labels instead of class folders makes
+//! a multi-label dataset (seed S1): any number of labels per image.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -25,7 +26,15 @@ pub struct Example {
     pub path: PathBuf,
     /// `[3, size, size]`, flattened, as `veil_core::preprocess::to_input` makes it.
     pub input: Vec<f32>,
-    pub label: usize,
+    /// Its labels: exactly one in a folder-per-class dataset, any number with a CSV.
+    pub labels: Vec<usize>,
+}
+
+impl Example {
+    /// The one label of a single-label example.
+    pub fn class(&self) -> usize {
+        self.labels[0]
+    }
 }
 
 #[derive(Default)]
@@ -45,6 +54,113 @@ pub struct Dataset {
     pub duplicates: Vec<(PathBuf, PathBuf)>,
 }
 
+/// An image file and its labels.
+type Labelled = (PathBuf, Vec<usize>);
+/// Each split's files and their labels.
+type SplitFiles = [Vec<Labelled>; 3];
+
+/// The class folders' files, split here (one folder per class) or as the folders split them;
+/// returns the classes, the files and whether the split was made here.
+fn folder_files(
+    data: &Path,
+    options: &DatasetConfig,
+    seed: u64,
+) -> anyhow::Result<(Vec<String>, SplitFiles, bool)> {
+    let split_here = !data.join("train").is_dir();
+    let classes = classes(if split_here {
+        data.to_path_buf()
+    } else {
+        data.join("train")
+    })?;
+    let mut files: SplitFiles = Default::default();
+    for (label, class) in classes.iter().enumerate() {
+        if split_here {
+            let shares = split_by_hash(image_files(&data.join(class))?, options.split, seed);
+            for (split, chosen) in files.iter_mut().zip(shares) {
+                split.extend(chosen.into_iter().map(|path| (path, vec![label])));
+            }
+        } else {
+            for (split, name) in files.iter_mut().zip(SPLITS) {
+                let folder = data.join(name).join(class);
+                if folder.is_dir() {
+                    split.extend(
+                        image_files(&folder)?
+                            .into_iter()
+                            .map(|path| (path, vec![label])),
+                    );
+                }
+            }
+        }
+    }
+    Ok((classes, files, split_here))
+}
+
+/// A multi-label CSV (seed S1): a header `file,<label>,<label>,…`, then one row per image with
+/// its path relative to `data` and 0 or 1 per label. Every file must exist: a row naming a
+/// missing one is a mistake in the CSV, not an unreadable image.
+fn read_label_csv(csv_path: &Path, data: &Path) -> anyhow::Result<(Vec<String>, Vec<Labelled>)> {
+    let mut reader = csv::Reader::from_path(csv_path)
+        .with_context(|| format!("cannot read the label CSV {}", csv_path.display()))?;
+    let classes: Vec<String> = reader
+        .headers()
+        .with_context(|| format!("{} has no header row", csv_path.display()))?
+        .iter()
+        .skip(1)
+        .map(|name| name.trim().to_string())
+        .collect();
+    if classes.len() < 2 {
+        bail!(
+            "{} names {} label(s) in its header; a multi-label CSV is `file,<label>,<label>,…` with at least two labels",
+            csv_path.display(),
+            classes.len()
+        );
+    }
+    let mut rows = Vec::new();
+    let mut missing = Vec::new();
+    for (index, record) in reader.records().enumerate() {
+        let line = index + 2;
+        let record =
+            record.with_context(|| format!("{} line {line} is not CSV", csv_path.display()))?;
+        if record.len() != classes.len() + 1 {
+            bail!(
+                "{} line {line} has {} fields; the header has {}",
+                csv_path.display(),
+                record.len(),
+                classes.len() + 1
+            );
+        }
+        let mut labels = Vec::new();
+        for (label, value) in record.iter().skip(1).enumerate() {
+            match value.trim() {
+                "1" => labels.push(label),
+                "0" => {}
+                other => bail!(
+                    "{} line {line}, column {:?}: {other:?} is not 0 or 1",
+                    csv_path.display(),
+                    classes[label]
+                ),
+            }
+        }
+        let path = data.join(record[0].trim());
+        if path.is_file() {
+            rows.push((path, labels));
+        } else {
+            missing.push(record[0].trim().to_string());
+        }
+    }
+    if !missing.is_empty() {
+        bail!(
+            "{} names {} file(s) that are not under {}: {}{}; fix their paths (relative to the data folder) or remove those rows",
+            csv_path.display(),
+            missing.len(),
+            data.display(),
+            missing[..missing.len().min(5)].join(", "),
+            if missing.len() > 5 { ", …" } else { "" }
+        );
+    }
+    Ok((classes, rows))
+}
+
 /// Lists, decodes and (if asked) de-duplicates the dataset at `data` for `size`-pixel inputs.
 pub fn load(
     data: &Path,
@@ -52,28 +168,25 @@ pub fn load(
     seed: u64,
     size: usize,
 ) -> anyhow::Result<Dataset> {
-    let split_here = !data.join("train").is_dir();
-    let classes = classes(if split_here {
-        data.to_path_buf()
-    } else {
-        data.join("train")
-    })?;
-    let mut files: [Vec<(PathBuf, usize)>; 3] = Default::default();
-    for (label, class) in classes.iter().enumerate() {
-        if split_here {
-            let shares = split_by_hash(image_files(&data.join(class))?, options.split, seed);
-            for (split, chosen) in files.iter_mut().zip(shares) {
-                split.extend(chosen.into_iter().map(|path| (path, label)));
-            }
-        } else {
-            for (split, name) in files.iter_mut().zip(SPLITS) {
-                let folder = data.join(name).join(class);
-                if folder.is_dir() {
-                    split.extend(image_files(&folder)?.into_iter().map(|path| (path, label)));
-                }
-            }
+    let (classes, files, split_here) = match &options.labels {
+        Some(csv) => {
+            let (classes, rows) = read_label_csv(&data.join(csv), data)?;
+            let labels: std::collections::HashMap<PathBuf, Vec<usize>> =
+                rows.iter().cloned().collect();
+            let paths = rows.into_iter().map(|(path, _)| path).collect();
+            let files = split_by_hash(paths, options.split, seed).map(|chosen| {
+                chosen
+                    .into_iter()
+                    .map(|path| {
+                        let labels = labels[&path].clone();
+                        (path, labels)
+                    })
+                    .collect()
+            });
+            (classes, files, true)
         }
-    }
+        None => folder_files(data, options, seed)?,
+    };
     let dedup = options.dedup_distance;
     let decoded = files.map(|files| decode(files, size, dedup.is_some()));
     let mut dataset = Dataset {
@@ -118,7 +231,11 @@ pub fn load_split(
     for (label, class) in classes.iter().enumerate() {
         let folder = data.join(split).join(class);
         if folder.is_dir() {
-            files.extend(image_files(&folder)?.into_iter().map(|path| (path, label)));
+            files.extend(
+                image_files(&folder)?
+                    .into_iter()
+                    .map(|path| (path, vec![label])),
+            );
         }
     }
     let mut loaded = Split::default();
@@ -199,13 +316,13 @@ fn split_by_hash(files: Vec<PathBuf>, shares: [f64; 3], seed: u64) -> [Vec<PathB
 type Decoded = Result<(Example, Option<ImageHash>), (PathBuf, String)>;
 
 /// Decodes every file in parallel; an unreadable one becomes its reason, never an error.
-fn decode(files: Vec<(PathBuf, usize)>, size: usize, hash: bool) -> Vec<Decoded> {
+fn decode(files: Vec<Labelled>, size: usize, hash: bool) -> Vec<Decoded> {
     let hasher = HasherConfig::new().to_hasher();
     let progress = crate::progress::bar(files.len(), "decoding".into());
     let decoded = files
         .into_par_iter()
         .progress_with(progress.clone())
-        .map(|(path, label)| {
+        .map(|(path, labels)| {
             let image = fs::read(&path)
                 .map_err(|error| error.to_string())
                 .and_then(|bytes| preprocess::decode(&bytes).map_err(|error| error.to_string()));
@@ -213,7 +330,14 @@ fn decode(files: Vec<(PathBuf, usize)>, size: usize, hash: bool) -> Vec<Decoded>
                 Ok(image) => {
                     let hash = hash.then(|| hasher.hash_image(&image));
                     let input = preprocess::to_input(&image, size);
-                    Ok((Example { input, path, label }, hash))
+                    Ok((
+                        Example {
+                            input,
+                            path,
+                            labels,
+                        },
+                        hash,
+                    ))
                 }
                 Err(reason) => Err((path, reason)),
             }
@@ -229,11 +353,14 @@ fn is_image(path: &Path) -> bool {
         .is_some_and(|ending| IMAGE_ENDINGS.contains(&ending.to_ascii_lowercase().as_str()))
 }
 
-/// Images per class, for the balance report and for refusing empty classes.
+/// Images per class (that carry each label, with a CSV), for the balance report and for
+/// refusing empty classes.
 pub fn class_counts(examples: &[Example], classes: usize) -> Vec<usize> {
     let mut counts = vec![0; classes];
     for example in examples {
-        counts[example.label] += 1;
+        for &label in &example.labels {
+            counts[label] += 1;
+        }
     }
     counts
 }

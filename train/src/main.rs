@@ -6,6 +6,7 @@ mod checkpoint;
 mod concept;
 mod config;
 mod data;
+mod metrics;
 mod pretrained;
 mod progress;
 mod report;
@@ -22,11 +23,10 @@ use burn::prelude::Device;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
-use veil_core::classify::flagged_probability;
 use veil_core::operating_points::Strictness;
 use veil_core::pack::{self, TrainingSummary};
 use veil_core::quality::{Quality, REPORTED_FPR};
-use veil_core::{Classifier, FilterPack, OperatingPoints, PackMetadata, preprocess};
+use veil_core::{Classifier, FilterPack, OperatingPoints, Output, PackMetadata, preprocess};
 
 use crate::checkpoint::Checkpoints;
 use crate::config::RunConfig;
@@ -364,6 +364,7 @@ fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
 fn scored(
     rows: &[Vec<f32>],
     examples: &[data::Example],
+    output: Output,
     flagged: &[usize],
     targets: &[usize],
 ) -> Vec<(f32, bool)> {
@@ -371,8 +372,8 @@ fn scored(
         .zip(examples)
         .map(|(row, example)| {
             (
-                flagged_probability(row, flagged),
-                targets.contains(&example.label),
+                output.flagged_probability(row, flagged),
+                example.labels.iter().any(|label| targets.contains(label)),
             )
         })
         .collect()
@@ -486,6 +487,7 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         description: config.description.clone(),
         architecture,
         labels: classes.clone(),
+        output: config.output(),
         flagged_labels: config.flag.clone(),
         keywords: config.keywords.clone(),
         // Chosen below from the validation scores, once the metadata can say which outputs flag;
@@ -502,6 +504,7 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         created_by: format!("veil-train {}", env!("CARGO_PKG_VERSION")),
     };
     let flagged_indices = metadata.flagged_indices();
+    let output = metadata.output;
     let mut pack = FilterPack::from_model(metadata, &trained.model, config.precision)?;
     // Thresholds and quality from the weights as shipped (f16 rounds them): what the browser
     // will compute, not what the trainer held in memory.
@@ -511,6 +514,7 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
             &shipped,
             examples,
             size,
+            output,
             config.training.batch_size,
             &device,
         )
@@ -518,6 +522,7 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
     pack.metadata.operating_points = OperatingPoints::from_scores(&scored(
         &rows_of(&validation.examples)?,
         &validation.examples,
+        output,
         &flagged_indices,
         &flagged_indices,
     ));
@@ -525,6 +530,7 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
     let test_scored = scored(
         &test_rows,
         &test.examples,
+        output,
         &flagged_indices,
         &flagged_indices,
     );
@@ -562,7 +568,6 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         .into_iter()
         .flat_map(|split| split.skipped.iter().cloned())
         .collect();
-    let test_labels: Vec<usize> = test.examples.iter().map(|e| e.label).collect();
     let filters = trained.model.first_layer_filters();
     let filter_shape = filters.dims();
     let filter_values: Vec<f32> = filters
@@ -576,7 +581,7 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
             first_layer: (&filter_values, filter_shape),
             epochs: &report::parse_log(&trained.log)?,
             test_rows: &test_rows,
-            test_labels: &test_labels,
+            test_examples: &test.examples,
             test_scored: &test_scored,
             skipped: &skipped,
             activation_maps: &report::activation_maps(
@@ -600,11 +605,21 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         100.0 * summary.validation_accuracy,
         summary.validation_loss
     );
-    if !test.examples.is_empty() {
+    if !test.examples.is_empty() && output == Output::MultiLabel {
+        let (precision, recall) = metrics::sample_precision_recall(&test_rows, &test.examples);
+        eprintln!(
+            "test split ({} images): Hamming loss {:.4}, top-class hit rate {:.1}%, sample-averaged precision {:.1}%, recall {:.1}%",
+            test.examples.len(),
+            metrics::hamming_loss(&test_rows, &test.examples),
+            100.0 * metrics::top_class_hit_rate(&test_rows, &test.examples),
+            100.0 * precision,
+            100.0 * recall
+        );
+    } else if !test.examples.is_empty() {
         let correct = test_rows
             .iter()
             .zip(&test.examples)
-            .filter(|(row, example)| training::argmax(row) == example.label)
+            .filter(|(row, example)| training::argmax(row) == example.class())
             .count();
         eprintln!(
             "test accuracy {:.1}% ({correct}/{} held-out images)",
@@ -652,8 +667,16 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
     for (path, reason) in &split.skipped {
         eprintln!("skipped {}: {reason}", path.display());
     }
-    let rows = training::probabilities(&pack.model(&device)?, &split.examples, size, 16, &device)?;
-    let scored = scored(&rows, &split.examples, &flagged, &targets);
+    let output = metadata.output;
+    let rows = training::probabilities(
+        &pack.model(&device)?,
+        &split.examples,
+        size,
+        output,
+        16,
+        &device,
+    )?;
+    let scored = scored(&rows, &split.examples, output, &flagged, &targets);
     let Some(quality) = Quality::measure(&args.split, &scored, &metadata.operating_points) else {
         bail!(
             "{} needs images of both kinds under {}/<class>/ (flagged: {:?}; classes: {:?})",

@@ -13,7 +13,7 @@ use plotters::prelude::*;
 use plotters::style::FontStyle;
 use veil_core::classify::read_rows;
 use veil_core::quality::{REPORTED_FPR, RocPoint, roc};
-use veil_core::{Cnn, PackMetadata, preprocess};
+use veil_core::{Cnn, Output, PackMetadata, preprocess};
 
 use crate::data::Example;
 use crate::training::argmax;
@@ -65,9 +65,9 @@ pub struct RunReport<'a> {
     /// The first conv layer's kernels, `[filters, 3, k, k]`, flattened, and their shape.
     pub first_layer: (&'a [f32], [usize; 4]),
     pub epochs: &'a [EpochRow],
-    /// Test-split class probabilities and true labels.
+    /// Test-split label probabilities and the images they are of.
     pub test_rows: &'a [Vec<f32>],
-    pub test_labels: &'a [usize],
+    pub test_examples: &'a [Example],
     /// Test-split flagged probability and whether the image should be flagged.
     pub test_scored: &'a [(f32, bool)],
     pub skipped: &'a [(PathBuf, String)],
@@ -228,8 +228,16 @@ pub fn write(dir: &Path, report: &RunReport) -> anyhow::Result<PathBuf> {
         ),
     }
 
-    if !report.test_labels.is_empty() {
-        let matrix = confusion_matrix(report.test_rows, report.test_labels, metadata.labels.len());
+    if !report.test_examples.is_empty() && metadata.output == Output::MultiLabel {
+        multi_label_tables(
+            &mut html,
+            &metadata.labels,
+            report.test_rows,
+            report.test_examples,
+        );
+    } else if !report.test_examples.is_empty() {
+        let test_labels: Vec<usize> = report.test_examples.iter().map(Example::class).collect();
+        let matrix = confusion_matrix(report.test_rows, &test_labels, metadata.labels.len());
         html.push_str(
             "<h3>Confusion matrix (rows: true class, columns: most probable class)</h3><table><tr><th></th>",
         );
@@ -350,6 +358,55 @@ pub fn write(dir: &Path, report: &RunReport) -> anyhow::Result<PathBuf> {
     let path = dir.join(REPORT_FILE);
     std::fs::write(&path, html).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
+}
+
+/// Seed S1's measures and each label's precision, recall and F1, a label counting as predicted
+/// at probability 0.5 or more.
+fn multi_label_tables(
+    html: &mut String,
+    labels: &[String],
+    rows: &[Vec<f32>],
+    examples: &[Example],
+) {
+    let (precision, recall) = crate::metrics::sample_precision_recall(rows, examples);
+    let _ = write!(
+        html,
+        "<h3>Multi-label measures (a label is predicted at probability ≥ 0.5)</h3>\
+         <p>Hamming loss <b>{:.4}</b> (wrong decisions among images × labels); top-class hit rate \
+         <b>{:.1}%</b> (the most probable label is one of the image's); sample-averaged precision \
+         {:.1}%, recall {:.1}%.</p>\
+         <table><tr><th>label</th><th>precision</th><th>recall</th><th>F1</th><th>images</th><th>predicted</th></tr>",
+        crate::metrics::hamming_loss(rows, examples),
+        100.0 * crate::metrics::top_class_hit_rate(rows, examples),
+        100.0 * precision,
+        100.0 * recall
+    );
+    for (index, label) in labels.iter().enumerate() {
+        let has = |example: &Example| example.labels.contains(&index);
+        let predicted: Vec<bool> = rows.iter().map(|row| row[index] >= 0.5).collect();
+        let hits = examples
+            .iter()
+            .zip(&predicted)
+            .filter(|(e, p)| has(e) && **p)
+            .count();
+        let actual = examples.iter().filter(|e| has(e)).count();
+        let called = predicted.iter().filter(|p| **p).count();
+        let ratio = |n: usize, d: usize| if d == 0 { 0.0 } else { n as f64 / d as f64 };
+        let (p, r) = (ratio(hits, called), ratio(hits, actual));
+        let f1 = if p + r > 0.0 {
+            2.0 * p * r / (p + r)
+        } else {
+            0.0
+        };
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{:.1}%</td><td>{:.1}%</td><td>{f1:.3}</td><td>{actual}</td><td>{called}</td></tr>",
+            escape(label),
+            100.0 * p,
+            100.0 * r
+        );
+    }
+    html.push_str("</table>");
 }
 
 fn escape(text: &str) -> String {

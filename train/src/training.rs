@@ -4,7 +4,9 @@
 //! dropout from its own seed, so a resumed run repeats exactly what the killed one would have
 //! done.
 
-use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
+use burn::nn::loss::{
+    BinaryCrossEntropyLoss, BinaryCrossEntropyLossConfig, CrossEntropyLoss, CrossEntropyLossConfig,
+};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use rand::SeedableRng;
@@ -14,7 +16,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use veil_core::classify::read_rows;
 use veil_core::efficientnet::EfficientNetLite0;
-use veil_core::{Architecture, Cnn, preprocess};
+use veil_core::{Architecture, Cnn, Output, preprocess};
 
 use crate::augment::{AugmentConfig, Transform};
 use crate::checkpoint::{Checkpoints, State};
@@ -109,11 +111,12 @@ pub fn train(
                 )
             }
         };
-    let loss_fn = CrossEntropyLossConfig::new()
-        .with_weights(
-            (config.training.balance == Balance::Weights).then(|| class_weights(train, classes)),
-        )
-        .init(&device);
+    let output = config.output();
+    let loss_fn = Objective::new(
+        output,
+        (config.training.balance == Balance::Weights).then(|| class_weights(train, classes)),
+        &device,
+    );
     let cache = match model.valid().backbone() {
         Some(backbone) if config.model.train_blocks == 0 => Some(FeatureCache::compute(
             backbone,
@@ -142,7 +145,7 @@ pub fn train(
         let progress = crate::progress::bar(steps_per_epoch, format!("epoch {epoch}/{epochs}"));
         // A batch of one has no batch statistics for BatchNorm to learn from: drop it.
         for chunk in order.chunks(batch_size).filter(|chunk| chunk.len() > 1) {
-            let targets = labels(chunk.iter().map(|&i| train[i].label), &device);
+            let targets = loss_fn.targets(chunk.iter().map(|&i| &train[i]), classes, &device);
             learning_rate = schedule.step();
             let loss;
             (model, loss) = match &cache {
@@ -190,12 +193,23 @@ pub fn train(
 
         let candidate = model.valid();
         let rows = match &cache {
-            Some(cache) => {
-                feature_probabilities(&candidate, &cache.validation, batch_size, inference_device)?
-            }
-            None => probabilities(&candidate, validation, size, batch_size, inference_device)?,
+            Some(cache) => feature_probabilities(
+                &candidate,
+                &cache.validation,
+                output,
+                batch_size,
+                inference_device,
+            )?,
+            None => probabilities(
+                &candidate,
+                validation,
+                size,
+                output,
+                batch_size,
+                inference_device,
+            )?,
         };
-        let (validation_loss, validation_accuracy) = loss_and_accuracy(&rows, validation);
+        let (validation_loss, validation_accuracy) = loss_and_accuracy(&rows, validation, output);
         let metrics = EpochMetrics {
             epoch,
             train_loss: (loss_sum / seen.max(1) as f64) as f32,
@@ -319,14 +333,14 @@ fn rows_to_tensor<'a>(rows: impl Iterator<Item = &'a Vec<f32>>, device: &Device)
 fn feature_probabilities(
     model: &Cnn,
     features: &[Vec<f32>],
+    output: Output,
     batch_size: usize,
     device: &Device,
 ) -> anyhow::Result<Vec<Vec<f32>>> {
     let mut rows = Vec::with_capacity(features.len());
     for chunk in features.chunks(batch_size) {
         let logits = classifier_of(model).classify(rows_to_tensor(chunk.iter(), device));
-        let output = burn::tensor::activation::softmax(logits, 1);
-        rows.extend(pollster::block_on(read_rows(output))?);
+        rows.extend(pollster::block_on(read_rows(output.probabilities(logits)))?);
     }
     Ok(rows)
 }
@@ -337,12 +351,12 @@ fn feature_probabilities(
 pub fn step(
     model: Cnn,
     optimizer: &mut ModuleOptimizer,
-    loss_fn: &CrossEntropyLoss,
+    objective: &Objective,
     forward: impl FnOnce(&Cnn) -> Tensor<2>,
-    targets: Tensor<1, Int>,
+    targets: Targets,
     learning_rate: f64,
 ) -> (Cnn, f32) {
-    let loss = loss_fn.forward(forward(&model), targets);
+    let loss = objective.loss(forward(&model), targets);
     let value = loss.clone().into_scalar::<f32>();
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     (optimizer.step(learning_rate, model, grads), value)
@@ -356,7 +370,7 @@ fn epoch_examples(train: &[Example], classes: usize, balance: Balance) -> Vec<us
     let by_class: Vec<Vec<usize>> = (0..classes)
         .map(|class| {
             (0..train.len())
-                .filter(|&i| train[i].label == class)
+                .filter(|&i| train[i].class() == class)
                 .collect()
         })
         .collect();
@@ -377,36 +391,129 @@ fn class_weights(train: &[Example], classes: usize) -> Vec<f32> {
         .collect()
 }
 
-/// Class probabilities for `examples`, in batches, on `model`'s device.
+/// Label probabilities for `examples`, in batches, on `model`'s device.
 pub fn probabilities(
     model: &Cnn,
     examples: &[Example],
     size: usize,
+    output: Output,
     batch_size: usize,
     device: &Device,
 ) -> anyhow::Result<Vec<Vec<f32>>> {
     let mut rows = Vec::with_capacity(examples.len());
     for chunk in examples.chunks(batch_size) {
         let inputs: Vec<Vec<f32>> = chunk.iter().map(|e| e.input.clone()).collect();
-        let output = model.probabilities(preprocess::batch(&inputs, size, device));
-        rows.extend(pollster::block_on(read_rows(output))?);
+        let rows_here = model.probabilities(preprocess::batch(&inputs, size, device), output);
+        rows.extend(pollster::block_on(read_rows(rows_here))?);
     }
     Ok(rows)
 }
 
-fn loss_and_accuracy(rows: &[Vec<f32>], examples: &[Example]) -> (f32, f32) {
+/// Validation loss and accuracy: cross-entropy and the share of images whose most probable
+/// label is right, or for multi-label data binary cross-entropy and the share of (image,
+/// label) decisions at 0.5 that are right (seed S1's "accuracy", 1 − Hamming loss).
+fn loss_and_accuracy(rows: &[Vec<f32>], examples: &[Example], output: Output) -> (f32, f32) {
     let n = rows.len().max(1) as f32;
-    let loss: f32 = rows
-        .iter()
-        .zip(examples)
-        .map(|(row, example)| -row[example.label].max(1e-7).ln())
-        .sum();
-    let correct = rows
-        .iter()
-        .zip(examples)
-        .filter(|(row, example)| argmax(row) == example.label)
-        .count();
-    (loss / n, correct as f32 / n)
+    match output {
+        Output::SingleLabel => {
+            let loss: f32 = rows
+                .iter()
+                .zip(examples)
+                .map(|(row, example)| -row[example.class()].max(1e-7).ln())
+                .sum();
+            let correct = rows
+                .iter()
+                .zip(examples)
+                .filter(|(row, example)| argmax(row) == example.class())
+                .count();
+            (loss / n, correct as f32 / n)
+        }
+        Output::MultiLabel => {
+            let decisions = rows.iter().map(Vec::len).sum::<usize>().max(1) as f32;
+            let loss: f32 = rows
+                .iter()
+                .zip(examples)
+                .flat_map(|(row, example)| {
+                    row.iter().enumerate().map(move |(label, &p)| {
+                        let p = if example.labels.contains(&label) {
+                            p
+                        } else {
+                            1.0 - p
+                        };
+                        -p.max(1e-7).ln()
+                    })
+                })
+                .sum();
+            (
+                loss / decisions,
+                1.0 - crate::metrics::hamming_loss(rows, examples) as f32,
+            )
+        }
+    }
+}
+
+/// What training minimises: cross-entropy over one label per image, or binary cross-entropy
+/// per label when an image may have any number (seed S1).
+pub enum Objective {
+    SingleLabel(CrossEntropyLoss),
+    MultiLabel(BinaryCrossEntropyLoss),
+}
+
+/// A batch's labels in the form its [`Objective`] takes.
+pub enum Targets {
+    Classes(Tensor<1, Int>),
+    MultiHot(Tensor<2, Int>),
+}
+
+impl Objective {
+    /// `weights`: each class's weight in the loss (see `class_weights`).
+    pub fn new(output: Output, weights: Option<Vec<f32>>, device: &Device) -> Self {
+        match output {
+            Output::SingleLabel => Self::SingleLabel(
+                CrossEntropyLossConfig::new()
+                    .with_weights(weights)
+                    .init(device),
+            ),
+            Output::MultiLabel => Self::MultiLabel(
+                BinaryCrossEntropyLossConfig::new()
+                    .with_logits(true)
+                    .with_weights(weights)
+                    .init(device),
+            ),
+        }
+    }
+
+    pub fn targets<'a>(
+        &self,
+        examples: impl Iterator<Item = &'a Example>,
+        classes: usize,
+        device: &Device,
+    ) -> Targets {
+        match self {
+            Self::SingleLabel(_) => Targets::Classes(labels(examples.map(Example::class), device)),
+            Self::MultiLabel(_) => {
+                let hot: Vec<i64> = examples
+                    .flat_map(|example| {
+                        (0..classes).map(|label| i64::from(example.labels.contains(&label)))
+                    })
+                    .collect();
+                let rows = hot.len() / classes;
+                Targets::MultiHot(Tensor::from_data(
+                    TensorData::new(hot, [rows, classes]),
+                    device,
+                ))
+            }
+        }
+    }
+
+    /// The batch's mean loss.
+    fn loss(&self, logits: Tensor<2>, targets: Targets) -> Tensor<1> {
+        match (self, targets) {
+            (Self::SingleLabel(loss), Targets::Classes(targets)) => loss.forward(logits, targets),
+            (Self::MultiLabel(loss), Targets::MultiHot(targets)) => loss.forward(logits, targets),
+            _ => unreachable!("targets are made by the same objective"),
+        }
+    }
 }
 
 pub fn argmax(row: &[f32]) -> usize {
@@ -432,7 +539,7 @@ mod tests {
             .map(|&label| Example {
                 path: "x.png".into(),
                 input: Vec::new(),
-                label,
+                labels: vec![label],
             })
             .collect()
     }
@@ -441,7 +548,7 @@ mod tests {
     fn upsampling_repeats_the_smaller_classes_up_to_the_largest() {
         let train = examples(&[0, 0, 0, 0, 0, 1, 1, 2]);
         let order = epoch_examples(&train, 3, Balance::Upsample);
-        let count = |class| order.iter().filter(|&&i| train[i].label == class).count();
+        let count = |class| order.iter().filter(|&&i| train[i].class() == class).count();
         assert_eq!((count(0), count(1), count(2)), (5, 5, 5));
         // Every image of a small class is used before any is repeated.
         assert!(order.contains(&5) && order.contains(&6) && order.contains(&7));

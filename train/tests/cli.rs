@@ -855,3 +855,122 @@ fn a_concept_pack_flags_the_imagenet_classes_it_names_without_training() {
         stderr(&wrong)
     );
 }
+
+/// A multi-label dataset (seed S1's layout): stripes that are vertical or not and green or
+/// not, in every combination, listed in `labels.csv` with one 0/1 column per label.
+fn write_multi_label_dataset(root: &Path, per_combination: u32) -> PathBuf {
+    let images = root.join("images");
+    fs::create_dir_all(&images).unwrap();
+    let mut csv = String::from("file,vertical,green\n");
+    for (vertical, green) in [(false, false), (false, true), (true, false), (true, true)] {
+        for i in 0..per_combination {
+            let name = format!("v{}g{}-{i}.png", u8::from(vertical), u8::from(green));
+            let mut picture = stripes(vertical, i * 3);
+            if green {
+                for pixel in picture.pixels_mut() {
+                    pixel[1] = 200;
+                }
+            }
+            picture.save(images.join(&name)).unwrap();
+            csv.push_str(&format!(
+                "images/{name},{},{}\n",
+                u8::from(vertical),
+                u8::from(green)
+            ));
+        }
+    }
+    let labels = root.join("labels.csv");
+    fs::write(&labels, csv).unwrap();
+    labels
+}
+
+fn multi_label_recipe(dir: &Path, data: &Path, balance: &str) -> PathBuf {
+    let recipe = dir.join(format!("multi-{balance}.toml"));
+    fs::write(
+        &recipe,
+        format!(
+            "data = {:?}\nflag = [\"vertical\"]\n[dataset]\nlabels = \"labels.csv\"\n\
+             [model]\ninput_size = 32\ndense = 32\n\
+             [training]\nepochs = 12\nbatch_size = 8\nbalance = \"{balance}\"\n\
+             [early_stopping]\npatience = 0\n",
+            arg(data)
+        ),
+    )
+    .unwrap();
+    recipe
+}
+
+#[test]
+fn a_csv_of_labels_trains_a_multi_label_pack_measured_as_s1_measured_it() {
+    let dir = scratch("multi-label");
+    let data = dir.join("data");
+    write_multi_label_dataset(&data, 10);
+    let out = dir.join("run");
+    let recipe = multi_label_recipe(&dir, &data, "weights");
+    let result = veil_train(&["train", "--config", &arg(&recipe), "--out", &arg(&out)]);
+    let log = stderr(&result);
+    assert!(result.status.success(), "{log}");
+    let hamming: f64 = log
+        .split("Hamming loss ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or_else(|| panic!("no Hamming loss in {log}"))
+        .parse()
+        .unwrap();
+    assert!(
+        hamming <= 0.25,
+        "orientation and colour are easy to see: {log}"
+    );
+    assert!(log.contains("top-class hit rate"), "{log}");
+    let report = fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        report.contains("Hamming loss") && report.contains("<td>green</td>"),
+        "per-label table"
+    );
+    let pack =
+        veil_core::FilterPack::from_bytes(&fs::read(out.join("filter.veilpack")).unwrap()).unwrap();
+    assert_eq!(pack.metadata.output, veil_core::Output::MultiLabel);
+    // Sigmoid outputs: the two labels' probabilities are independent, not a distribution.
+    let predicted = veil_train(&[
+        "predict",
+        "--json",
+        "--pack",
+        &arg(&out.join("filter.veilpack")),
+        &arg(&data.join("images/v1g1-0.png")),
+    ]);
+    assert!(predicted.status.success(), "{}", stderr(&predicted));
+    let verdict: serde_json::Value = serde_json::from_slice(&predicted.stdout).unwrap();
+    let scores = &verdict["verdict"]["scores"];
+    let sum = scores["vertical"].as_f64().unwrap() + scores["green"].as_f64().unwrap();
+    assert!(sum > 1.2, "both labels present, both probable: {scores}");
+}
+
+#[test]
+fn a_label_csv_naming_missing_files_or_asking_to_upsample_says_what_to_fix() {
+    let dir = scratch("multi-label-errors");
+    let data = dir.join("data");
+    let labels = write_multi_label_dataset(&data, 2);
+    let out = dir.join("run");
+    let recipe = multi_label_recipe(&dir, &data, "upsample");
+    let result = veil_train(&["train", "--config", &arg(&recipe), "--out", &arg(&out)]);
+    assert!(!result.status.success());
+    assert!(
+        stderr(&result).contains("balance = \"weights\""),
+        "{}",
+        stderr(&result)
+    );
+    let mut csv = fs::read_to_string(&labels).unwrap();
+    csv.push_str("images/gone.png,1,0\n");
+    fs::write(&labels, csv).unwrap();
+    let recipe = multi_label_recipe(&dir, &data, "none");
+    let result = veil_train(&["train", "--config", &arg(&recipe), "--out", &arg(&out)]);
+    assert!(!result.status.success());
+    let message = stderr(&result);
+    assert!(
+        message.contains("labels.csv")
+            && message.contains("images/gone.png")
+            && message.contains("fix their paths"),
+        "{message}"
+    );
+    assert!(!out.exists(), "nothing is written");
+}

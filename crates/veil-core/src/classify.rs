@@ -28,7 +28,7 @@ pub struct Verdict {
     pub label: String,
     /// Its probability.
     pub probability: f32,
-    /// Sum of the probabilities of the pack's flagged labels.
+    /// The probability that it shows a flagged label (`Output::flagged_probability`).
     pub flagged_probability: f32,
     /// Whether the image should be hidden at the requested strictness.
     pub flagged: bool,
@@ -71,9 +71,10 @@ impl Classifier {
             .iter()
             .map(|image| preprocess::to_input(image, size))
             .collect();
-        let probabilities =
-            self.model
-                .probabilities(preprocess::batch(&inputs, size, &self.device));
+        let probabilities = self.model.probabilities(
+            preprocess::batch(&inputs, size, &self.device),
+            self.metadata.output,
+        );
         let rows = read_rows(probabilities).await?;
         let threshold = self.metadata.operating_points.threshold(strictness);
         Ok(rows
@@ -89,7 +90,10 @@ impl Classifier {
             .enumerate()
             .max_by(|a, b| a.1.total_cmp(&b.1))
             .expect("a pack has at least two labels");
-        let flagged_probability = flagged_probability(&scores, &self.flagged_indices);
+        let flagged_probability = self
+            .metadata
+            .output
+            .flagged_probability(&scores, &self.flagged_indices);
         Verdict {
             label: self.metadata.labels[best].clone(),
             probability,
@@ -98,12 +102,6 @@ impl Classifier {
             scores: self.metadata.labels.iter().cloned().zip(scores).collect(),
         }
     }
-}
-
-/// The probability that an image shows what the filter hides: the sum over the flagged outputs
-/// (`PackMetadata::flagged_indices`). The trainer chooses thresholds on exactly this number.
-pub fn flagged_probability(scores: &[f32], flagged_indices: &[usize]) -> f32 {
-    flagged_indices.iter().map(|&i| scores[i]).sum()
 }
 
 /// Reads a `[rows, columns]` tensor back to the host. Asynchronous because WebGPU in a browser

@@ -21,6 +21,6 @@ pub mod quality;
 pub use classify::{Classifier, ClassifyError, Verdict};
 pub use efficientnet::EfficientNetLite0Config;
 pub use keywords::KeywordSet;
-pub use model::{Architecture, Cnn, ConvLayer, ConvStackConfig, LayersConfig};
+pub use model::{Architecture, Cnn, ConvLayer, ConvStackConfig, LayersConfig, Output};
 pub use operating_points::OperatingPoints;
 pub use pack::{FilterPack, PackError, PackMetadata, Precision};

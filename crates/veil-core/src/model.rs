@@ -315,9 +315,9 @@ impl Cnn {
         }
     }
 
-    /// Class probabilities, `[batch, num_classes]`.
-    pub fn probabilities(&self, images: Tensor<4>) -> Tensor<2> {
-        burn::tensor::activation::softmax(self.forward(images), 1)
+    /// Label probabilities, `[batch, num_classes]`.
+    pub fn probabilities(&self, images: Tensor<4>, output: Output) -> Tensor<2> {
+        output.probabilities(self.forward(images))
     }
 
     /// The pretrained backbone, if this network has one.
@@ -346,6 +346,38 @@ impl Cnn {
         match self {
             Cnn::Layers(net) => net.blocks[0].conv.weight.val(),
             Cnn::EfficientNetLite0(net) => net.first_layer_filters(),
+        }
+    }
+}
+
+/// What the network's outputs mean, and so how its logits become probabilities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Output {
+    /// One label per image: a softmax over the labels.
+    #[default]
+    SingleLabel,
+    /// Any number of labels per image (seed S1's genres): a sigmoid per label.
+    MultiLabel,
+}
+
+impl Output {
+    pub fn probabilities(self, logits: Tensor<2>) -> Tensor<2> {
+        match self {
+            Output::SingleLabel => burn::tensor::activation::softmax(logits, 1),
+            Output::MultiLabel => burn::tensor::activation::sigmoid(logits),
+        }
+    }
+
+    /// The probability that an image shows something the filter hides, from one row of
+    /// [`Self::probabilities`] and the flagged outputs: their sum when the labels exclude each
+    /// other, the largest when each is judged on its own. The trainer chooses thresholds on
+    /// exactly this number.
+    pub fn flagged_probability(self, row: &[f32], flagged: &[usize]) -> f32 {
+        let flagged = flagged.iter().map(|&i| row[i]);
+        match self {
+            Output::SingleLabel => flagged.sum(),
+            Output::MultiLabel => flagged.fold(0.0, f32::max),
         }
     }
 }
@@ -425,7 +457,10 @@ mod tests {
         let model = Architecture::Layers(config).init(&device);
         let images =
             Tensor::<4>::random([2, 3, 96, 96], burn::tensor::Distribution::Default, &device);
-        assert_eq!(model.probabilities(images).dims(), [2, 3]);
+        assert_eq!(
+            model.probabilities(images, Output::SingleLabel).dims(),
+            [2, 3]
+        );
     }
 
     #[test]
@@ -441,12 +476,39 @@ mod tests {
         let model = Architecture::ConvStack(config).init(&device);
         let images =
             Tensor::<4>::random([2, 3, 33, 33], burn::tensor::Distribution::Default, &device);
-        let probabilities = model.probabilities(images).into_data();
+        let probabilities = model.probabilities(images, Output::SingleLabel).into_data();
         assert_eq!(probabilities.shape().as_slice(), &[2, 3]);
         let values = probabilities.try_to_vec::<f32>().unwrap();
         for row in values.chunks(3) {
             assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5, "{row:?}");
         }
+    }
+
+    #[test]
+    fn single_labels_share_one_distribution_and_multi_labels_are_judged_apart() {
+        let device = Device::flex();
+        let logits = Tensor::<2>::from_data([[2.0, 2.0, -1.0]], &device);
+        let row = |output: Output| {
+            output
+                .probabilities(logits.clone())
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap()
+        };
+        let (single, multi) = (row(Output::SingleLabel), row(Output::MultiLabel));
+        assert!((single.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        assert!((multi[0] - 0.880_797).abs() < 1e-5, "sigmoid(2)");
+        // Flagged: labels 0 and 1. Exclusive labels add up; independent ones take the likeliest.
+        let flagged = [0, 1];
+        assert!(
+            (Output::SingleLabel.flagged_probability(&single, &flagged) - (single[0] + single[1]))
+                .abs()
+                < 1e-6
+        );
+        assert_eq!(
+            Output::MultiLabel.flagged_probability(&multi, &flagged),
+            multi[0]
+        );
     }
 
     #[test]

@@ -26,7 +26,7 @@ use burn::tensor::{Bytes, FloatDType};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::model::{Architecture, Cnn};
+use crate::model::{Architecture, Cnn, Output};
 use crate::operating_points::OperatingPoints;
 use crate::quality::Quality;
 
@@ -83,7 +83,11 @@ pub struct PackMetadata {
     pub architecture: Architecture,
     /// Class names, in the order of the network's outputs.
     pub labels: Vec<String>,
-    /// The labels that mean "hide this": their probabilities add up to the flagged probability.
+    /// One label per image, or any number (packs from before this field are single-label).
+    #[serde(default)]
+    pub output: Output,
+    /// The labels that mean "hide this": `output` turns their probabilities into the flagged
+    /// probability.
     pub flagged_labels: Vec<String>,
     /// Words that turn this filter on when the user types them in the popup.
     pub keywords: Vec<String>,

@@ -10,7 +10,7 @@ use veil_core::operating_points::Strictness;
 use veil_core::pack::{FORMAT_VERSION, Precision, TrainingSummary};
 use veil_core::preprocess;
 use veil_core::{
-    Architecture, Classifier, Cnn, FilterPack, OperatingPoints, PackError, PackMetadata,
+    Architecture, Classifier, Cnn, FilterPack, OperatingPoints, Output, PackError, PackMetadata,
 };
 
 const SIZE: usize = 24;
@@ -27,6 +27,7 @@ fn metadata() -> PackMetadata {
             num_classes: 2,
         }),
         labels: vec!["horizontal".into(), "vertical".into()],
+        output: Output::SingleLabel,
         flagged_labels: vec!["vertical".into()],
         keywords: vec!["stripes".into()],
         operating_points: OperatingPoints::default(),
@@ -90,7 +91,10 @@ fn exported_pack_predicts_exactly_like_the_in_memory_model() {
         .map(|im| preprocess::to_input(im, SIZE))
         .collect();
     let expected = model
-        .probabilities(preprocess::batch(&inputs, SIZE, &device))
+        .probabilities(
+            preprocess::batch(&inputs, SIZE, &device),
+            Output::SingleLabel,
+        )
         .into_data()
         .try_to_vec::<f32>()
         .unwrap();
@@ -136,7 +140,10 @@ fn an_f16_pack_saves_two_bytes_a_weight_and_predicts_within_rounding_of_the_f32_
         .collect();
     let probabilities = |model: &Cnn| {
         model
-            .probabilities(preprocess::batch(&inputs, SIZE, &device))
+            .probabilities(
+                preprocess::batch(&inputs, SIZE, &device),
+                Output::SingleLabel,
+            )
             .into_data()
             .try_to_vec::<f32>()
             .unwrap()
