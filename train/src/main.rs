@@ -419,7 +419,14 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         .map_err(|problem| anyhow::anyhow!("bad architecture: {problem}"))?;
 
     let size = config.model.input_size;
-    if dataset.split_here {
+    if let Some(labels) = &config.dataset.labels {
+        eprintln!(
+            "multi-label: {} lists the images; split them {:?} (train, valid, test) by seed {}",
+            data_dir.join(labels).display(),
+            config.dataset.split,
+            config.seed
+        );
+    } else if dataset.split_here {
         eprintln!(
             "{} has no train/ folder: split each class {:?} (train, valid, test) by seed {}",
             data_dir.display(),
