@@ -295,15 +295,11 @@ impl FeatureCache {
             (train.len() + validation.len()).div_ceil(batch_size),
             "backbone features".to_string(),
         );
-        let features = |examples: &[Example]| -> anyhow::Result<Vec<Vec<f32>>> {
-            let mut rows = Vec::with_capacity(examples.len());
-            for chunk in examples.chunks(batch_size) {
-                let inputs: Vec<Vec<f32>> = chunk.iter().map(|e| e.input.clone()).collect();
-                let output = backbone.features(preprocess::batch(&inputs, size, device));
-                rows.extend(pollster::block_on(read_rows(output))?);
+        let features = |examples: &[Example]| {
+            rows_in_batches(examples, batch_size, |chunk| {
                 progress.inc(1);
-            }
-            Ok(rows)
+                backbone.features(images_of(chunk, size, device))
+            })
         };
         let cache = Self {
             train: features(train)?,
@@ -337,12 +333,9 @@ fn feature_probabilities(
     batch_size: usize,
     device: &Device,
 ) -> anyhow::Result<Vec<Vec<f32>>> {
-    let mut rows = Vec::with_capacity(features.len());
-    for chunk in features.chunks(batch_size) {
-        let logits = classifier_of(model).classify(rows_to_tensor(chunk.iter(), device));
-        rows.extend(pollster::block_on(read_rows(output.probabilities(logits)))?);
-    }
-    Ok(rows)
+    rows_in_batches(features, batch_size, |chunk| {
+        output.probabilities(classifier_of(model).classify(rows_to_tensor(chunk.iter(), device)))
+    })
 }
 
 /// One optimisation step: `forward` (the logits of the batch), cross-entropy, backward,
@@ -400,13 +393,29 @@ pub fn probabilities(
     batch_size: usize,
     device: &Device,
 ) -> anyhow::Result<Vec<Vec<f32>>> {
-    let mut rows = Vec::with_capacity(examples.len());
-    for chunk in examples.chunks(batch_size) {
-        let inputs: Vec<Vec<f32>> = chunk.iter().map(|e| e.input.clone()).collect();
-        let rows_here = model.probabilities(preprocess::batch(&inputs, size, device), output);
-        rows.extend(pollster::block_on(read_rows(rows_here))?);
+    rows_in_batches(examples, batch_size, |chunk| {
+        model.probabilities(images_of(chunk, size, device), output)
+    })
+}
+
+/// `compute` on `items` a batch at a time, each batch's `[batch, columns]` result read back as
+/// one row per item.
+fn rows_in_batches<T>(
+    items: &[T],
+    batch_size: usize,
+    mut compute: impl FnMut(&[T]) -> Tensor<2>,
+) -> anyhow::Result<Vec<Vec<f32>>> {
+    let mut rows = Vec::with_capacity(items.len());
+    for chunk in items.chunks(batch_size) {
+        rows.extend(pollster::block_on(read_rows(compute(chunk)))?);
     }
     Ok(rows)
+}
+
+/// The network input for a batch of examples.
+fn images_of(examples: &[Example], size: usize, device: &Device) -> Tensor<4> {
+    let inputs: Vec<Vec<f32>> = examples.iter().map(|e| e.input.clone()).collect();
+    preprocess::batch(&inputs, size, device)
 }
 
 /// Validation loss and accuracy: cross-entropy and the share of images whose most probable
