@@ -122,6 +122,9 @@ pub struct ModelConfig {
     /// them). 0 freezes the whole backbone: each image's features are then computed once and
     /// only the new classifier trains (seed S3); 2 is seed S4's fine-tuning.
     pub train_blocks: usize,
+    /// `efficientnet-lite0`: the new classifier also reads the mean and spread of every
+    /// stage's channels (how the picture is drawn), not only the last features (what is in it).
+    pub style_statistics: bool,
 }
 
 impl Default for ModelConfig {
@@ -136,6 +139,7 @@ impl Default for ModelConfig {
             hidden: Vec::new(),
             pretrained: PathBuf::from(crate::pretrained::EFFICIENTNET_LITE0_WEIGHTS),
             train_blocks: 0,
+            style_statistics: false,
         }
     }
 }
@@ -162,6 +166,7 @@ impl ModelConfig {
                     input_size: self.input_size,
                     num_classes,
                     dropout: self.dropout,
+                    style_statistics: self.style_statistics,
                 })
             }
         }
@@ -351,6 +356,9 @@ impl RunConfig {
                 "model.train_blocks = {}: EfficientNet-Lite0 has 16 blocks (0 trains only the new classifier)",
                 self.model.train_blocks
             ),
+            ModelKind::ConvStack | ModelKind::Layers if self.model.style_statistics => bail!(
+                "model.style_statistics reads a pretrained backbone's stages: it needs kind = \"efficientnet-lite0\""
+            ),
             _ => {}
         }
         if self.dataset.labels.is_some() && self.training.balance == Balance::Upsample {
@@ -458,5 +466,21 @@ mod tests {
                 .to_string()
                 .contains("--flag")
         );
+    }
+
+    #[test]
+    fn style_statistics_need_the_pretrained_backbone() {
+        let text = "flag = [\"show\"]\ndata = \"d\"\n[model]\nstyle_statistics = true\n";
+        let message = parse("style", text)
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("efficientnet-lite0"), "{message}");
+        let backbone = parse(
+            "style-backbone",
+            &format!("{text}kind = \"efficientnet-lite0\"\n"),
+        );
+        backbone.unwrap().validate().unwrap();
     }
 }

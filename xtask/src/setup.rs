@@ -13,15 +13,8 @@ use crate::shell::{output, run, succeeds};
 pub const WASM_BINDGEN_VERSION: &str = "0.2.130";
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
-/// Debian packages: the browsers for the tests and the packages the default dataset comes from.
-const APT_PACKAGES: [&str; 6] = [
-    "chromium",
-    "firefox-esr",
-    "wesnoth-1.16-data",
-    "plasma-workspace-wallpapers",
-    "mate-backgrounds",
-    "gnome-backgrounds",
-];
+/// Debian's browsers for the tests (the default dataset's packages come on top).
+const BROWSERS: [&str; 2] = ["chromium", "firefox-esr"];
 
 pub fn all() -> anyhow::Result<()> {
     wasm_target()?;
@@ -64,7 +57,12 @@ fn wasm_bindgen_cli() -> anyhow::Result<()> {
 }
 
 fn apt_packages() -> anyhow::Result<()> {
-    apt_install(&APT_PACKAGES)
+    let dataset = crate::dataset::packages();
+    let packages: Vec<&str> = BROWSERS
+        .into_iter()
+        .chain(dataset.iter().map(String::as_str))
+        .collect();
+    apt_install(&packages)
 }
 
 /// Installs whichever of `packages` are missing (Debian's apt, as root or through sudo).

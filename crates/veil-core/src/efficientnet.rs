@@ -12,8 +12,11 @@ use burn::nn::{
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// Width of the pooled features the classifier reads.
+/// Width of the last feature map, pooled: what the ImageNet classifier reads.
 pub const FEATURES: usize = 1280;
+/// Width of the style statistics: the mean and standard deviation of every stage's output
+/// channels (16 + 24 + 40 + 80 + 112 + 192 + 320 channels, twice).
+pub const STYLE_FEATURES: usize = 2 * 784;
 
 /// Its seven stages: (repeats, kernel, first stride, expansion, output channels).
 const STAGES: [(usize, usize, usize, usize, usize); 7] = [
@@ -38,6 +41,11 @@ pub struct EfficientNetLite0Config {
     /// Dropout before the classifier (0.2 in the original).
     #[serde(default = "imagenet_dropout")]
     pub dropout: f64,
+    /// The classifier also reads [`STYLE_FEATURES`]: the last feature map says what is in the
+    /// picture, the earlier stages' statistics how it is drawn (painted art against photos),
+    /// which the last map alone separates worse.
+    #[serde(default)]
+    pub style_statistics: bool,
 }
 
 fn imagenet_size() -> usize {
@@ -54,6 +62,16 @@ impl EfficientNetLite0Config {
             input_size: imagenet_size(),
             num_classes,
             dropout: imagenet_dropout(),
+            style_statistics: false,
+        }
+    }
+
+    /// Width of what [`EfficientNetLite0::features`] returns.
+    pub fn num_features(&self) -> usize {
+        if self.style_statistics {
+            FEATURES + STYLE_FEATURES
+        } else {
+            FEATURES
         }
     }
 
@@ -92,8 +110,9 @@ impl EfficientNetLite0Config {
             stem: ConvNorm::new(3, STEM, 3, 2, 1, device),
             blocks,
             head: ConvNorm::new(input, FEATURES, 1, 1, 1, device),
+            style_statistics: self.style_statistics,
             dropout: DropoutConfig::new(self.dropout).init(),
-            classifier: LinearConfig::new(FEATURES, self.num_classes)
+            classifier: LinearConfig::new(self.num_features(), self.num_classes)
                 .with_initializer(Initializer::XavierUniform { gain: 1.0 })
                 .init(device),
         }
@@ -138,6 +157,12 @@ impl ConvNorm {
     fn forward(&self, input: Tensor<4>) -> Tensor<4> {
         self.norm.forward(self.conv.forward(input))
     }
+}
+
+/// Global average pooling, `[batch, channels]`.
+fn average(x: Tensor<4>) -> Tensor<2> {
+    let [batch, channels, _, _] = x.dims();
+    x.mean_dim(3).mean_dim(2).reshape([batch, channels])
 }
 
 fn relu6(x: Tensor<4>) -> Tensor<4> {
@@ -187,40 +212,69 @@ pub struct EfficientNetLite0 {
     stem: ConvNorm,
     blocks: Vec<InvertedResidual>,
     head: ConvNorm,
+    /// See [`EfficientNetLite0Config::style_statistics`].
+    #[module(skip)]
+    style_statistics: bool,
     dropout: Dropout,
     classifier: Linear,
 }
 
 impl EfficientNetLite0 {
-    /// Globally pooled features, `[batch, FEATURES]`, of images in [0, 1] (as
-    /// [`crate::preprocess`] makes them).
+    /// Globally pooled features of images in [0, 1] (as [`crate::preprocess`] makes them),
+    /// `[batch, num_features]`: the last feature map's averages (`FEATURES`), after the style
+    /// statistics when the config asks for them.
     pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
-        let x = self.feature_map(images);
-        let [batch, channels, _, _] = x.dims();
-        x.mean_dim(3).mean_dim(2).reshape([batch, channels])
+        if !self.style_statistics {
+            return average(self.feature_map(images));
+        }
+        let mut pooled = Vec::with_capacity(2 * STAGES.len() + 1);
+        let mut x = self.stem_map(images);
+        let mut blocks = self.blocks.iter();
+        for (repeats, ..) in STAGES {
+            x = blocks
+                .by_ref()
+                .take(repeats)
+                .fold(x, |x, block| block.forward(x));
+            let [batch, channels, height, width] = x.dims();
+            let flat = x.clone().reshape([batch, channels, height * width]);
+            let (variance, mean) = flat.var_mean_bias(2);
+            pooled.push(mean.reshape([batch, channels]));
+            // The ε keeps the square root's gradient finite on a constant channel.
+            pooled.push(variance.add_scalar(1e-6).sqrt().reshape([batch, channels]));
+        }
+        pooled.push(average(relu6(self.head.forward(x))));
+        Tensor::cat(pooled, 1)
+    }
+
+    /// The stem's output: the input scaled as the weights were trained, then the first conv.
+    fn stem_map(&self, images: Tensor<4>) -> Tensor<4> {
+        // The weights were trained on (pixel − 127) / 128 with pixels in 0..=255.
+        let x = images.mul_scalar(255.0 / 128.0).sub_scalar(127.0 / 128.0);
+        relu6(self.stem.forward(x))
     }
 
     /// The last feature map before pooling, `[batch, FEATURES, side / 32, side / 32]`.
     fn feature_map(&self, images: Tensor<4>) -> Tensor<4> {
-        // The weights were trained on (pixel − 127) / 128 with pixels in 0..=255.
-        let x = images.mul_scalar(255.0 / 128.0).sub_scalar(127.0 / 128.0);
-        let x = relu6(self.stem.forward(x));
+        let x = self.stem_map(images);
         let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
         relu6(self.head.forward(x))
     }
 
     /// Class activation maps (Zhou et al., 2016; seed S4's heat maps): how much each place of
-    /// each image adds to `class`'s logit, `[batch, side / 32, side / 32]`. Exact for this
-    /// network, since its classifier reads the average of the last feature map.
+    /// each image adds to `class`'s logit, `[batch, side / 32, side / 32]`, through the last
+    /// feature map. That is the whole logit less its bias without style statistics; with them,
+    /// the part the statistics add has no place and is left out.
     pub fn class_activation_maps(&self, images: Tensor<4>, class: usize) -> Tensor<3> {
         let map = self.feature_map(images);
         let [batch, channels, height, width] = map.dims();
-        // Linear's weight is [inputs, outputs]: column `class` weighs each feature.
+        // Linear's weight is [inputs, outputs]: column `class` weighs each feature, and the
+        // last feature map's averages are the last `channels` inputs.
+        let inputs = self.classifier.weight.dims()[0];
         let weights = self
             .classifier
             .weight
             .val()
-            .slice([0..channels, class..class + 1])
+            .slice([inputs - channels..inputs, class..class + 1])
             .reshape([1, channels, 1, 1]);
         (map * weights).sum_dim(1).reshape([batch, height, width])
     }
@@ -289,6 +343,47 @@ mod tests {
         let images = Tensor::<4>::zeros([2, 3, 64, 64], &device);
         assert_eq!(model.features(images.clone()).dims(), [2, FEATURES]);
         assert_eq!(model.forward(images).dims(), [2, 1000]);
+    }
+
+    #[test]
+    fn style_statistics_are_each_stages_channel_means_and_spreads() {
+        let device = Device::flex();
+        let plain = EfficientNetLite0Config::new(2).init(&device);
+        let config = EfficientNetLite0Config {
+            style_statistics: true,
+            ..EfficientNetLite0Config::new(2)
+        };
+        // The same weights (the style statistics add no parameters to the backbone).
+        let styled = EfficientNetLite0 {
+            style_statistics: true,
+            classifier: LinearConfig::new(config.num_features(), 2).init(&device),
+            ..plain.clone()
+        };
+        let images =
+            Tensor::<4>::random([2, 3, 64, 64], burn::tensor::Distribution::Default, &device);
+        let features = styled.features(images.clone());
+        assert_eq!(features.dims(), [2, FEATURES + STYLE_FEATURES]);
+        // The last FEATURES columns are the plain network's features.
+        let difference = (features
+            .clone()
+            .slice([0..2, STYLE_FEATURES..STYLE_FEATURES + FEATURES])
+            - plain.features(images.clone()))
+        .abs()
+        .max()
+        .into_scalar::<f32>();
+        assert!(difference < 1e-6, "{difference}");
+        // The first 16 columns are the first stage's channel means.
+        let stage = plain.blocks[0].forward(plain.stem_map(images.clone()));
+        let means = stage.mean_dim(3).mean_dim(2).reshape([2, 16]);
+        let difference = (features.clone().slice([0..2, 0..16]) - means)
+            .abs()
+            .max()
+            .into_scalar::<f32>();
+        assert!(difference < 1e-6, "{difference}");
+        // Spreads are never negative.
+        let spreads = features.slice([0..2, 16..32]);
+        assert!(spreads.min().into_scalar::<f32>() > 0.0);
+        assert_eq!(styled.forward(images).dims(), [2, 2]);
     }
 
     #[test]
