@@ -33,6 +33,29 @@ function qualityText({ quality: q, training: t }) {
     `(${q.images} held-out images)`;
 }
 
+/** The quality line, and under it the held-out images source by source where the pack has them. */
+function qualityCell(metadata) {
+  const td = cell(qualityText(metadata));
+  const sources = metadata.quality?.sources ?? [];
+  if (sources.length === 0) return td;
+  const details = document.createElement("details");
+  const summary = document.createElement("summary");
+  summary.textContent = `by source (${sources.length})`;
+  const table = document.createElement("table");
+  table.className = "sources";
+  const heads = ["source", "images", "to flag", "caught", "wrongly flagged"];
+  table.append(rowOf(heads, "th"), ...sources.map((s) => rowOf([s.source, s.images, s.targets, s.caught, s.false_alarms])));
+  details.append(summary, table);
+  td.append(details);
+  return td;
+}
+
+function rowOf(values, tag = "td") {
+  const tr = document.createElement("tr");
+  tr.append(...values.map((value) => Object.assign(document.createElement(tag), { textContent: String(value) })));
+  return tr;
+}
+
 async function renderPacks() {
   const packs = await ask("packs");
   $("packs").tBodies[0].replaceChildren(
@@ -56,7 +79,7 @@ async function renderPacks() {
         cell(`${metadata.name}${builtIn ? " (built in)" : ""} — ${metadata.description}`),
         cell(metadata.keywords.join(", ")),
         cell(`${t.train_images} images, ${t.epochs} epochs`),
-        cell(qualityText(metadata)),
+        qualityCell(metadata),
         cell(active ? "yes" : "no (add a keyword)"),
         remove,
       );

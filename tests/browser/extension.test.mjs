@@ -85,21 +85,25 @@ test("the strict-CSP variant of the feed is filtered the same way", async () => 
 test("the options page refuses a corrupt pack and keeps the installed one", async () => {
   const page = await context.browser.newPage();
   await page.goto(`chrome-extension://${context.extensionId}/options.html`);
-  await page.waitForSelector("#packs tbody tr");
+  await page.waitForSelector("#packs > tbody > tr");
   // The built-in pack lists its keywords and its quality on held-out images.
-  const row = await page.textContent("#packs tbody tr");
+  const row = await page.textContent("#packs > tbody > tr");
   assert.match(row, /game of thrones/);
   assert.match(row, /ROC AUC 0\.\d{3}; recall \d+\.\d% at ≤ 5% false positives/);
+  // …and, from the dataset's manifest, what it does to each source's held-out images.
+  const sources = await page.locator("#packs table.sources tr").allTextContents();
+  assert.ok(sources.some((line) => /^wesnoth-1\.16-data\d+\d+\d+0$/.test(line)), sources.join(" | "));
+  assert.ok(sources.some((line) => /^tuxpaint-stamps-default\d+0\d+$/.test(line)), sources.join(" | "));
   const pack = readFileSync(`${ROOT}www/packs/default.veilpack`);
   const corrupt = Buffer.from(pack);
   corrupt[corrupt.length - 100] ^= 0xff;
   await page.setInputFiles("#import", { name: "broken.veilpack", mimeType: "application/octet-stream", buffer: corrupt });
   await page.waitForSelector("#message[data-kind=error]");
   assert.match(await page.textContent("#message"), /Not imported: broken\.veilpack .*checksum/i);
-  assert.equal(await page.locator("#packs tbody tr").count(), 1);
+  assert.equal(await page.locator("#packs > tbody > tr").count(), 1);
   // The verdicts of the earlier tests are kept, keyed by pack version, strictness and URL.
   const cached = await page.evaluate(async () => Object.keys((await chrome.storage.local.get("verdicts")).verdicts ?? {}));
-  const packId = await page.getAttribute("#packs tbody tr", "data-pack-id");
+  const packId = await page.getAttribute("#packs > tbody > tr", "data-pack-id");
   assert.ok(cached.length >= 100, `${cached.length} cached verdicts`);
   assert.ok(cached.every((key) => key.startsWith(`${packId}|balanced|http://127.0.0.1:`)), cached[0]);
   await page.close();

@@ -10,7 +10,6 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use veil_core::pack::TrainingSummary;
-use veil_core::quality::Quality;
 use veil_core::{
     Architecture, EfficientNetLite0Config, FilterPack, OperatingPoints, Output, PackMetadata,
     Precision,
@@ -216,7 +215,13 @@ pub fn run(args: ConceptArgs) -> anyhow::Result<()> {
         .sum::<f32>()
         / validation_scored.len() as f32;
     pack.metadata.operating_points = points;
-    pack.metadata.quality = Quality::measure("test", &scored_split(&test)?, &points);
+    pack.metadata.quality = crate::measure_quality(
+        "test",
+        &scored_split(&test)?,
+        &points,
+        &args.data,
+        &test.examples,
+    );
     write_file(&args.out, &pack.to_bytes())?;
     eprintln!("concepts: {}", pack.metadata.flagged_labels.join("; "));
     eprint!("{}", describe_thresholds(&pack.metadata));

@@ -365,6 +365,58 @@ pub fn class_counts(examples: &[Example], classes: usize) -> Vec<usize> {
     counts
 }
 
+/// A dataset's record of where its images came from: `manifest.tsv` in its folder (as `cargo
+/// xtask data` writes it), tab-separated with a header naming a `file` column (a path relative
+/// to the folder, or a bare file name) and a `source` or `package` column.
+pub const MANIFEST: &str = "manifest.tsv";
+
+/// The source of each example, for the per-source breakdown of a pack's quality: None when
+/// `data_dir` has no usable manifest (a malformed one is reported and ignored, never fatal).
+/// Examples the manifest does not list are "(not in the manifest)".
+pub fn sources(data_dir: &Path, examples: &[Example]) -> Option<Vec<String>> {
+    let path = data_dir.join(MANIFEST);
+    if !path.is_file() {
+        return None;
+    }
+    match read_manifest(&path) {
+        Ok(by_file) => Some(
+            examples
+                .iter()
+                .map(|example| {
+                    let relative = example.path.strip_prefix(data_dir).unwrap_or(&example.path);
+                    let name = example.path.file_name().unwrap_or_default();
+                    [relative.as_os_str(), name]
+                        .iter()
+                        .find_map(|key| by_file.get(&*key.to_string_lossy()))
+                        .cloned()
+                        .unwrap_or_else(|| "(not in the manifest)".to_string())
+                })
+                .collect(),
+        ),
+        Err(error) => {
+            eprintln!("ignoring {}: {error:#}", path.display());
+            None
+        }
+    }
+}
+
+fn read_manifest(path: &Path) -> anyhow::Result<std::collections::HashMap<String, String>> {
+    let mut reader = csv::ReaderBuilder::new().delimiter(b'\t').from_path(path)?;
+    let header = reader.headers()?.clone();
+    let column = |names: &[&str]| header.iter().position(|name| names.contains(&name));
+    let (Some(file), Some(source)) = (column(&["file"]), column(&["source", "package"])) else {
+        bail!("its header needs a `file` and a `source` (or `package`) column");
+    };
+    let mut by_file = std::collections::HashMap::new();
+    for record in reader.records() {
+        let record = record?;
+        if let (Some(file), Some(source)) = (record.get(file), record.get(source)) {
+            by_file.insert(file.to_string(), source.to_string());
+        }
+    }
+    Ok(by_file)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -387,5 +439,38 @@ mod tests {
         );
         let [other_train, ..] = split_by_hash(names(100), [0.7, 0.15, 0.15], 8);
         assert_ne!(train, other_train, "another seed draws another split");
+    }
+
+    #[test]
+    fn the_manifest_names_each_examples_source_by_path_or_file_name() {
+        let dir = std::env::temp_dir().join(format!("veil-manifest-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let example = |path: &str| Example {
+            path: dir.join(path),
+            input: Vec::new(),
+            labels: vec![0],
+        };
+        let examples = [
+            example("test/show/a.png"),
+            example("test/other/b.jpg"),
+            example("test/other/c.jpg"),
+        ];
+        assert!(
+            sources(&dir, &examples).is_none(),
+            "no manifest, no sources"
+        );
+        fs::write(
+            dir.join(MANIFEST),
+            "split\tfile\tpackage\ntest\ta.png\tgame-art\ntest\ttest/other/b.jpg\twallpapers\n",
+        )
+        .unwrap();
+        assert_eq!(
+            sources(&dir, &examples).unwrap(),
+            ["game-art", "wallpapers", "(not in the manifest)"]
+        );
+        // A manifest of another kind is ignored, not fatal.
+        fs::write(dir.join(MANIFEST), "name\tsize\na.png\t3\n").unwrap();
+        assert!(sources(&dir, &examples).is_none());
+        fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -541,7 +541,13 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         &flagged_indices,
         &flagged_indices,
     );
-    pack.metadata.quality = Quality::measure("test", &test_scored, &pack.metadata.operating_points);
+    pack.metadata.quality = measure_quality(
+        "test",
+        &test_scored,
+        &pack.metadata.operating_points,
+        &data_dir,
+        &test.examples,
+    );
     let predictions: Vec<Prediction> = test
         .examples
         .iter()
@@ -684,7 +690,13 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
         &device,
     )?;
     let scored = scored(&rows, &split.examples, output, &flagged, &targets);
-    let Some(quality) = Quality::measure(&args.split, &scored, &metadata.operating_points) else {
+    let Some(quality) = measure_quality(
+        &args.split,
+        &scored,
+        &metadata.operating_points,
+        &args.data,
+        &split.examples,
+    ) else {
         bail!(
             "{} needs images of both kinds under {}/<class>/ (flagged: {:?}; classes: {:?})",
             args.data.join(&args.split).display(),
@@ -715,6 +727,22 @@ fn run_export(args: ExportArgs) -> anyhow::Result<()> {
         .map_err(|error| anyhow::anyhow!("cannot write {}: {error}", args.out.display()))?;
     eprintln!("wrote {}", args.out.display());
     Ok(())
+}
+
+/// A pack's quality on `examples` (scored in that order), broken down by source where
+/// `data_dir` has a manifest.
+fn measure_quality(
+    split: &str,
+    scored: &[(f32, bool)],
+    points: &OperatingPoints,
+    data_dir: &Path,
+    examples: &[data::Example],
+) -> Option<Quality> {
+    let quality = Quality::measure(split, scored, points)?;
+    Some(match data::sources(data_dir, examples) {
+        Some(sources) => quality.with_sources(scored, &sources),
+        None => quality,
+    })
 }
 
 /// A new pack's operating points and its measured quality, as `train` and `concept` print them.
@@ -754,6 +782,12 @@ fn describe_quality(quality: &Quality) -> String {
             percent(point.false_positive_rate),
             percent(point.precision)
         ));
+    }
+    if !quality.sources.is_empty() {
+        text.push_str("  by source, at the balanced point:\n");
+    }
+    for source in &quality.sources {
+        text.push_str(&format!("    {}\n", source.summary()));
     }
     text
 }

@@ -222,6 +222,24 @@ pub fn write(dir: &Path, report: &RunReport) -> anyhow::Result<PathBuf> {
                 );
             }
             html.push_str("</table>");
+            if !quality.sources.is_empty() {
+                html.push_str(
+                    "<h3>By source, at the balanced point</h3>\
+                     <table><tr><th>source</th><th>images</th><th>to flag</th><th>caught</th><th>wrongly flagged</th></tr>",
+                );
+                for source in &quality.sources {
+                    let _ = write!(
+                        html,
+                        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                        escape(&source.source),
+                        source.images,
+                        source.targets,
+                        source.caught,
+                        source.false_alarms
+                    );
+                }
+                html.push_str("</table>");
+            }
         }
         None => html.push_str(
             "<p>No quality figures: the test split is missing or holds only one kind of image.</p>",

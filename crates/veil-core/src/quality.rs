@@ -90,6 +90,38 @@ pub struct Quality {
     pub strict: RocPoint,
     pub balanced: RocPoint,
     pub relaxed: RocPoint,
+    /// The balanced point, source by source, where the dataset says where its images came
+    /// from (a game's art, a wallpaper package): which sources the filter misses or misjudges.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<SourceQuality>,
+}
+
+/// What the balanced operating point does to the held-out images of one source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceQuality {
+    pub source: String,
+    pub images: usize,
+    /// Images that should be flagged, and how many of those the point flags.
+    pub targets: usize,
+    pub caught: usize,
+    /// Images flagged that should not be.
+    pub false_alarms: usize,
+}
+
+impl SourceQuality {
+    /// "wesnoth-1.16-data: caught 30 of 34", "gnome-backgrounds: wrongly flagged 1 of 4".
+    pub fn summary(&self) -> String {
+        let others = self.images - self.targets;
+        let mut parts = Vec::new();
+        if self.targets > 0 {
+            parts.push(format!("caught {} of {}", self.caught, self.targets));
+        }
+        if others > 0 {
+            parts.push(format!("wrongly flagged {} of {others}", self.false_alarms));
+        }
+        format!("{}: {}", self.source, parts.join(", "))
+    }
 }
 
 impl Quality {
@@ -115,7 +147,31 @@ impl Quality {
             strict: at(Strictness::Strict),
             balanced: at(Strictness::Balanced),
             relaxed: at(Strictness::Relaxed),
+            sources: Vec::new(),
         })
+    }
+
+    /// Adds the per-source breakdown at the balanced threshold: `sources[i]` names where
+    /// `scored[i]` came from. Sources are listed by name.
+    pub fn with_sources(mut self, scored: &[(f32, bool)], sources: &[String]) -> Self {
+        let threshold = self.balanced.threshold;
+        let mut by_source = std::collections::BTreeMap::<&str, SourceQuality>::new();
+        for (&(score, target), source) in scored.iter().zip(sources) {
+            let entry = by_source.entry(source).or_insert_with(|| SourceQuality {
+                source: source.clone(),
+                images: 0,
+                targets: 0,
+                caught: 0,
+                false_alarms: 0,
+            });
+            let flagged = score >= threshold;
+            entry.images += 1;
+            entry.targets += usize::from(target);
+            entry.caught += usize::from(target && flagged);
+            entry.false_alarms += usize::from(!target && flagged);
+        }
+        self.sources = by_source.into_values().collect();
+        self
     }
 }
 
@@ -192,6 +248,51 @@ mod tests {
         // At the default threshold 0.5 every target is flagged and one other of 20 is.
         assert_eq!(quality.balanced.recall, 1.0);
         assert!((quality.balanced.false_positive_rate - 0.05).abs() < 1e-12);
+    }
+
+    #[test]
+    fn sources_count_what_the_balanced_point_catches_and_wrongly_flags() {
+        let scored = [
+            (0.9, true),
+            (0.2, true),
+            (0.7, false),
+            (0.1, false),
+            (0.8, true),
+        ];
+        let sources = ["game", "game", "photos", "photos", "maps"].map(String::from);
+        let points = OperatingPoints {
+            strict: 0.1,
+            balanced: 0.5,
+            relaxed: 0.95,
+        };
+        let quality = Quality::measure("test", &scored, &points)
+            .unwrap()
+            .with_sources(&scored, &sources);
+        let row = |source: &str, images, targets, caught, false_alarms| SourceQuality {
+            source: source.into(),
+            images,
+            targets,
+            caught,
+            false_alarms,
+        };
+        assert_eq!(
+            quality.sources,
+            [
+                row("game", 2, 2, 1, 0),
+                row("maps", 1, 1, 1, 0),
+                row("photos", 2, 0, 0, 1)
+            ]
+        );
+        assert_eq!(quality.sources[0].summary(), "game: caught 1 of 2");
+        assert_eq!(
+            quality.sources[2].summary(),
+            "photos: wrongly flagged 1 of 2"
+        );
+        // Packs without a breakdown read back with an empty one, and write none.
+        let json = serde_json::to_string(&Quality::measure("test", &scored, &points).unwrap());
+        assert!(!json.as_ref().unwrap().contains("sources"));
+        let read: Quality = serde_json::from_str(&json.unwrap()).unwrap();
+        assert!(read.sources.is_empty());
     }
 
     #[test]
