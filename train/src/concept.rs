@@ -133,7 +133,14 @@ pub fn run(args: ConceptArgs) -> anyhow::Result<()> {
     let device = device(args.backend)?;
     let architecture = EfficientNetLite0Config::new(IMAGENET_CLASSES);
     let size = architecture.input_size;
-    let dataset = data::load(&args.data, &DatasetConfig::default(), 42, size)?;
+    // Only the valid and test splits are used: the train split is never decoded.
+    let dataset = data::load_splits(
+        &args.data,
+        &DatasetConfig::default(),
+        42,
+        size,
+        [false, true, true],
+    )?;
     let Some(target) = dataset.classes.iter().position(|class| *class == args.flag) else {
         bail!(
             "--flag {:?} is not a class of {}; the classes are {:?}",

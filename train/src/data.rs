@@ -168,7 +168,19 @@ pub fn load(
     seed: u64,
     size: usize,
 ) -> anyhow::Result<Dataset> {
-    let (classes, files, split_here) = match &options.labels {
+    load_splits(data, options, seed, size, [true; 3])
+}
+
+/// [`load`], decoding only the splits `wanted` (in [`SPLITS`] order); the others stay empty.
+/// The split itself is the same, since it is drawn before anything is decoded.
+pub fn load_splits(
+    data: &Path,
+    options: &DatasetConfig,
+    seed: u64,
+    size: usize,
+    wanted: [bool; 3],
+) -> anyhow::Result<Dataset> {
+    let (classes, mut files, split_here) = match &options.labels {
         Some(csv) => {
             let (classes, rows) = read_label_csv(&data.join(csv), data)?;
             let labels: std::collections::HashMap<PathBuf, Vec<usize>> =
@@ -187,6 +199,11 @@ pub fn load(
         }
         None => folder_files(data, options, seed)?,
     };
+    for (files, wanted) in files.iter_mut().zip(wanted) {
+        if !wanted {
+            files.clear();
+        }
+    }
     let dedup = options.dedup_distance;
     let decoded = files.map(|files| decode(files, size, dedup.is_some()));
     let mut dataset = Dataset {
@@ -471,6 +488,33 @@ mod tests {
         // A manifest of another kind is ignored, not fatal.
         fs::write(dir.join(MANIFEST), "name\tsize\na.png\t3\n").unwrap();
         assert!(sources(&dir, &examples).is_none());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn loading_some_splits_decodes_only_those_and_splits_the_same() {
+        let dir = std::env::temp_dir().join(format!("veil-some-splits-{}", std::process::id()));
+        for (class, shade) in [("show", 40u8), ("other", 200)] {
+            fs::create_dir_all(dir.join(class)).unwrap();
+            for index in 0..12u8 {
+                image::RgbImage::from_pixel(8, 8, image::Rgb([shade, index * 20, 0]))
+                    .save(dir.join(class).join(format!("{index}.png")))
+                    .unwrap();
+            }
+        }
+        let options = DatasetConfig::default();
+        let paths = |split: &Split| -> Vec<PathBuf> {
+            split.examples.iter().map(|e| e.path.clone()).collect()
+        };
+        let all = load(&dir, &options, 7, 16).unwrap();
+        let held_out = load_splits(&dir, &options, 7, 16, [false, true, true]).unwrap();
+        assert!(!all.splits[0].examples.is_empty());
+        assert!(
+            held_out.splits[0].examples.is_empty(),
+            "train is not decoded"
+        );
+        assert_eq!(paths(&held_out.splits[1]), paths(&all.splits[1]));
+        assert_eq!(paths(&held_out.splits[2]), paths(&all.splits[2]));
         fs::remove_dir_all(&dir).unwrap();
     }
 }
