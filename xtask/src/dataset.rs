@@ -126,6 +126,11 @@ fn everything(_: &Path) -> bool {
     true
 }
 
+/// A file directly in the source's folder, named in `names`.
+fn is_one_of(relative: &Path, names: &[&str]) -> bool {
+    names.iter().any(|name| relative == Path::new(name))
+}
+
 fn starts_with_any(relative: &Path, prefixes: &[&str]) -> bool {
     prefixes.iter().any(|prefix| relative.starts_with(prefix))
 }
@@ -213,11 +218,7 @@ fn sources() -> Vec<Source> {
             license: "CC-BY-SA-3.0",
             class: OTHER_CLASS,
             root: "/usr/share/backgrounds".into(),
-            keep: |relative| {
-                LOMIRI_2004_WALLPAPERS
-                    .iter()
-                    .any(|name| relative == Path::new(name))
-            },
+            keep: |relative| is_one_of(relative, &LOMIRI_2004_WALLPAPERS),
             wallpaper: true,
         },
         Source {
@@ -225,11 +226,7 @@ fn sources() -> Vec<Source> {
             license: "CC-BY-4.0 / CC-BY-SA (see /usr/share/doc/lomiri-wallpapers-16.04/copyright)",
             class: OTHER_CLASS,
             root: "/usr/share/backgrounds".into(),
-            keep: |relative| {
-                LOMIRI_1604_WALLPAPERS
-                    .iter()
-                    .any(|name| relative == Path::new(name))
-            },
+            keep: |relative| is_one_of(relative, &LOMIRI_1604_WALLPAPERS),
             wallpaper: true,
         },
         Source {
@@ -237,11 +234,7 @@ fn sources() -> Vec<Source> {
             license: "CC-BY-SA-3.0",
             class: OTHER_CLASS,
             root: "/usr/share/backgrounds".into(),
-            keep: |relative| {
-                UKUI_WALLPAPERS
-                    .iter()
-                    .any(|name| relative == Path::new(name))
-            },
+            keep: |relative| is_one_of(relative, &UKUI_WALLPAPERS),
             wallpaper: true,
         },
         Source {
