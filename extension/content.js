@@ -13,6 +13,9 @@
   const MIN_SIDE = 40;
   const BATCH = 12;
   const WATCHED_ATTRIBUTES = ["src", "srcset", "style", "poster", STATE, POST];
+  // How long the first batch waits for the extension's cold start (wasm, packs, first kernels)
+  // before its own judging timeout starts: a slow machine needs more than one batch's time for it.
+  const STARTUP_LIMIT_MS = 120_000;
 
   const unjudged = `:not([${STATE}=shown]):not([${STATE}=revealed]):not([${STATE}=flagged])`;
   const styleText = (effect) => `
@@ -31,6 +34,7 @@
   const nearScreen = new Set(); // urls of pending elements on or near the screen
   const revealed = new Set(); // urls the user revealed in this page
   let inFlight = false;
+  let judgeReady = null;
 
   // ---- the style sheet, in the document and in every shadow root ----------------------------
   const active = () => settings.enabled && !settings.disabledSites.includes(location.hostname);
@@ -125,8 +129,9 @@
     inFlight = true;
     const urls = [...new Set([...nearScreen, ...waiting.keys()])].filter((url) => waiting.has(url)).slice(0, BATCH);
     urls.forEach((url) => nearScreen.delete(url));
-    const timeout = new Promise((resolve) => setTimeout(resolve, settings.timeoutMs, null));
-    const answer = await Promise.race([ask("judge", { urls }).catch((error) => ({ error })), timeout]);
+    judgeReady ??= Promise.race([ask("ready", {}).catch(() => {}), delay(STARTUP_LIMIT_MS)]);
+    await judgeReady;
+    const answer = await Promise.race([ask("judge", { urls }).catch((error) => ({ error })), delay(settings.timeoutMs)]);
     for (const url of urls) {
       const verdict = answer === null ? { error: "judging took too long" }
         : answer.error ? { error: String(answer.error.message ?? answer.error) } : answer[url];
@@ -140,6 +145,8 @@
     inFlight = false;
     scheduleJudging();
   }
+
+  const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms, null));
 
   async function ask(type, payload) {
     const reply = await chrome.runtime.sendMessage({ type, ...payload });

@@ -74,8 +74,15 @@ export function startHub(callJudge) {
   }
   chrome.tabs.onRemoved.addListener((tabId) => tabCounts.delete(tabId));
 
+  // Load the network before the first page asks for it. A failed warm-up still counts as ready:
+  // judging then reports the same failure per image, and the page fails closed.
+  const warmedUp = settings()
+    .then(({ keywords, backend }) => callJudge("warmUp", keywords, backend))
+    .catch((error) => console.warn("Veil: warm-up failed", error));
+
   const handlers = {
     settings: () => settings(),
+    ready: () => warmedUp.then(() => true),
     judge: ({ urls }) => judge(urls),
     findKeywords: async ({ texts }) => callJudge("findKeywords", (await settings()).keywords, texts),
     hiddenCount: ({ hidden }, sender) => countHidden(sender.tab?.id, `${sender.frameId}:${sender.documentId ?? ""}`, hidden),
@@ -107,10 +114,6 @@ export function startHub(callJudge) {
     return true;
   });
 
-  // Load the network before the first page asks for it.
-  settings()
-    .then(({ keywords, backend }) => callJudge("warmUp", keywords, backend))
-    .catch((error) => console.warn("Veil: warm-up failed", error));
 
   const MENU = { "veil-show": "show", "veil-hide": "hide" };
   chrome.runtime.onInstalled.addListener(() => {

@@ -96,7 +96,8 @@ export function readFeed(page) {
           ? frame.contentDocument?.querySelector("img") ?? frame
           : article.querySelector("img:not(.avatar), video, .background");
       if (post.image) imageOf[post.id] = post.image.split("/").pop();
-      return { id: post.id, kind: post.kind, class: post.class, state: element?.getAttribute("data-veil-state") ?? null };
+      const [state, reason] = ["data-veil-state", "data-veil-reason"].map((name) => element?.getAttribute(name) ?? null);
+      return { id: post.id, kind: post.kind, class: post.class, state, reason };
     });
     const frames = [...document.querySelectorAll("article iframe")].map((f) => {
       if (!f.contentWindow?.__veilPainted) throw new Error(`no paint monitor in the iframe of ${f.closest("article").id}`);
@@ -114,7 +115,8 @@ export function checkFeed(feed, expected, name) {
     const want = expected.get(post.id);
     if (!want) continue;
     const wanted = want === "flagged" || want === "covered" ? "flagged" : "shown";
-    assert.equal(post.state, wanted, `${name}: post ${post.id} (${post.kind}, ${post.class}) should be ${wanted}, is ${post.state}`);
+    const why = post.reason ? ` (${post.reason})` : "";
+    assert.equal(post.state, wanted, `${name}: post ${post.id} (${post.kind}, ${post.class}) should be ${wanted}, is ${post.state}${why}`);
   }
   const leaked = feed.paintedUnblurred.filter((url) => [...expected].some(([id, want]) => want !== "shown" && url.endsWith(`/${feed.imageOf[id]}`)));
   assert.deepEqual(leaked, [], `${name}: flagged images were painted unblurred`);
