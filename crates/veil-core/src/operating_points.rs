@@ -16,11 +16,13 @@ pub const RELAXED_FPR: f64 = 0.01;
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OperatingPoints {
-    /// Highest threshold that still catches [`STRICT_RECALL`] of the validation targets.
+    /// Highest threshold that still catches [`STRICT_RECALL`] of the validation targets (all of
+    /// them, where the balanced point already catches that many).
     pub strict: f32,
     /// Threshold with the best F1 on the validation split.
     pub balanced: f32,
-    /// Lowest threshold whose false-positive rate is at most [`RELAXED_FPR`].
+    /// Lowest threshold whose false-positive rate is at most [`RELAXED_FPR`] (zero, where the
+    /// balanced point already keeps that rate).
     pub relaxed: f32,
 }
 
@@ -69,22 +71,15 @@ impl OperatingPoints {
 
     /// Chooses the three points from scored examples (`(flagged probability, is target)`).
     /// Without both targets and non-targets there is nothing to trade off: every point is 0.5.
+    ///
+    /// Where the balanced point already keeps the strict (or relaxed) promise, that point goes
+    /// as far as the validation split allows, to catching every target (or flagging no
+    /// non-target): a strictness setting that changes nothing would mean nothing.
     pub fn from_scores(scored: &[(f32, bool)]) -> Self {
         let curve = roc(scored);
         let (Some(first), Some(last)) = (curve.first(), curve.last()) else {
             return Self::default();
         };
-        let strict = curve
-            .iter()
-            .find(|point| point.recall >= STRICT_RECALL)
-            .unwrap_or(last)
-            .threshold;
-        let relaxed = curve
-            .iter()
-            .take_while(|point| point.false_positive_rate <= RELAXED_FPR)
-            .last()
-            .unwrap_or(first)
-            .threshold;
         let balanced = curve
             .iter()
             .fold(
@@ -92,6 +87,30 @@ impl OperatingPoints {
                 |best, point| if point.f1() > best.f1() { point } else { best },
             )
             .threshold;
+        // The curve runs from the highest threshold down: recall and false positives only grow.
+        let highest_with_recall = |recall: f64| {
+            curve
+                .iter()
+                .find(|point| point.recall >= recall)
+                .unwrap_or(last)
+                .threshold
+        };
+        let lowest_with_fpr = |fpr: f64| {
+            curve
+                .iter()
+                .take_while(|point| point.false_positive_rate <= fpr)
+                .last()
+                .unwrap_or(first)
+                .threshold
+        };
+        let strict = match highest_with_recall(STRICT_RECALL) {
+            promise if promise < balanced => promise,
+            _ => highest_with_recall(1.0),
+        };
+        let relaxed = match lowest_with_fpr(RELAXED_FPR) {
+            promise if promise > balanced => promise,
+            _ => lowest_with_fpr(0.0),
+        };
         Self {
             strict: strict.min(balanced),
             balanced,
@@ -184,6 +203,43 @@ mod tests {
         for (score, _) in &scored {
             assert!(f1_at(&scored, *score) <= best, "{score} beats {points:?}");
         }
+    }
+
+    #[test]
+    fn where_balanced_keeps_both_promises_strict_and_relaxed_still_differ() {
+        // 100 targets over [0.5, 0.99] and one at 0.25; 150 non-targets over [0, 0.3) and one
+        // at 0.6. Best F1 lies below 0.5: it misses one target (99.0% recall) and flags one
+        // non-target (0.7%), so it keeps the strict and the relaxed promise already.
+        let scored: Vec<(f32, bool)> = (0..100)
+            .map(|i| (0.5 + i as f32 * 0.0049, true))
+            .chain([(0.25, true), (0.6, false)])
+            .chain((0..150).map(|i| (i as f32 * 0.002, false)))
+            .collect();
+        let points = OperatingPoints::from_scores(&scored);
+        assert!(points.balanced > 0.3 && points.balanced < 0.5, "{points:?}");
+        assert!(
+            points.strict < 0.25,
+            "strict catches every target: {points:?}"
+        );
+        assert!(
+            points.strict > 0.248,
+            "and is the highest threshold that does: {points:?}"
+        );
+        assert!(
+            points.relaxed > 0.6,
+            "relaxed flags no non-target: {points:?}"
+        );
+        // The lowest: halfway between that non-target and the next higher score.
+        let next_above = scored
+            .iter()
+            .map(|(s, _)| *s)
+            .filter(|s| *s > 0.6)
+            .fold(1.0, f32::min);
+        assert_eq!(
+            points.relaxed,
+            0.6 / 2.0 + next_above / 2.0,
+            "the lowest threshold that does"
+        );
     }
 
     #[test]
