@@ -182,7 +182,7 @@ pub fn run(args: ConceptArgs) -> anyhow::Result<()> {
     let flagged = metadata.flagged_indices();
     // f16: the backbone and its 1000-class head in 9.4 MB instead of 18.8.
     let mut pack = FilterPack::from_model(metadata, &model, Precision::F16)?;
-    let shipped = pack.model(&device)?;
+    let shipped = pack.judging_model(&device)?;
     let targets = [target];
     let scored_split = |split: &data::Split| -> anyhow::Result<Vec<(f32, bool)>> {
         let output = Output::SingleLabel;

@@ -515,7 +515,7 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
     let mut pack = FilterPack::from_model(metadata, &trained.model, config.precision)?;
     // Thresholds and quality from the weights as shipped (f16 rounds them): what the browser
     // will compute, not what the trainer held in memory.
-    let shipped = pack.model(&device)?;
+    let shipped = pack.judging_model(&device)?;
     let rows_of = |examples: &[data::Example]| {
         training::probabilities(
             &shipped,
@@ -682,7 +682,7 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
     }
     let output = metadata.output;
     let rows = training::probabilities(
-        &pack.model(&device)?,
+        &pack.judging_model(&device)?,
         &split.examples,
         size,
         output,

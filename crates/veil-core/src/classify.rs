@@ -46,7 +46,7 @@ pub struct Classifier {
 impl Classifier {
     pub fn new(pack: &FilterPack, device: &Device) -> Result<Self, PackError> {
         Ok(Self {
-            model: pack.model(device)?,
+            model: pack.judging_model(device)?,
             metadata: pack.metadata.clone(),
             flagged_indices: pack.metadata.flagged_indices(),
             device: device.clone(),

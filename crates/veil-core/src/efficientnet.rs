@@ -12,6 +12,8 @@ use burn::nn::{
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::fold;
+
 /// Width of the last feature map, pooled: what the ImageNet classifier reads.
 pub const FEATURES: usize = 1280;
 /// Width of the style statistics: the mean and standard deviation of every stage's output
@@ -123,7 +125,8 @@ impl EfficientNetLite0Config {
 #[derive(Module, Debug)]
 pub struct ConvNorm {
     conv: Conv2d,
-    norm: BatchNorm,
+    /// `None` once folded into `conv` (see [`crate::fold`]).
+    norm: Option<BatchNorm>,
 }
 
 impl ConvNorm {
@@ -147,15 +150,27 @@ impl ConvNorm {
                 })
                 .init(device),
             // The published weights' ε, and TF's momentum 0.99 (0.01 in burn's convention).
-            norm: BatchNormConfig::new(output)
-                .with_epsilon(1e-3)
-                .with_momentum(0.01)
-                .init(device),
+            norm: Some(
+                BatchNormConfig::new(output)
+                    .with_epsilon(1e-3)
+                    .with_momentum(0.01)
+                    .init(device),
+            ),
         }
     }
 
     fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        self.norm.forward(self.conv.forward(input))
+        fold::norm_unless_folded(self.norm.as_ref(), self.conv.forward(input))
+    }
+
+    fn fold_batch_norm(self) -> Self {
+        match self.norm {
+            Some(norm) => Self {
+                conv: fold::into_conv(self.conv, &norm),
+                norm: None,
+            },
+            None => self,
+        }
     }
 }
 
@@ -194,6 +209,15 @@ impl InvertedResidual {
             depthwise: ConvNorm::new(hidden, hidden, kernel, stride, hidden, device),
             project: ConvNorm::new(hidden, output, 1, 1, 1, device),
             skip: stride == 1 && input == output,
+        }
+    }
+
+    fn fold_batch_norms(self) -> Self {
+        Self {
+            expand: self.expand.map(ConvNorm::fold_batch_norm),
+            depthwise: self.depthwise.fold_batch_norm(),
+            project: self.project.fold_batch_norm(),
+            ..self
         }
     }
 
@@ -318,6 +342,22 @@ impl EfficientNetLite0 {
         }
     }
 
+    /// The same network with every batch norm folded into its convolution, for judging only:
+    /// only for judging (its layout no longer
+    /// matches its architecture's, for training or for a pack).
+    pub fn fold_batch_norms(self) -> Self {
+        Self {
+            stem: self.stem.fold_batch_norm(),
+            blocks: self
+                .blocks
+                .into_iter()
+                .map(InvertedResidual::fold_batch_norms)
+                .collect(),
+            head: self.head.fold_batch_norm(),
+            ..self
+        }
+    }
+
     /// Inverted-residual blocks in the backbone.
     pub fn num_blocks(&self) -> usize {
         self.blocks.len()
@@ -332,6 +372,7 @@ impl EfficientNetLite0 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fold::testing::{largest_difference, trained_norm};
 
     #[test]
     fn has_the_published_shape() {
@@ -343,6 +384,32 @@ mod tests {
         let images = Tensor::<4>::zeros([2, 3, 64, 64], &device);
         assert_eq!(model.features(images.clone()).dims(), [2, FEATURES]);
         assert_eq!(model.forward(images).dims(), [2, 1000]);
+    }
+
+    #[test]
+    fn folding_the_batch_norms_keeps_the_logits() {
+        let device = Device::flex();
+        let config = EfficientNetLite0Config {
+            style_statistics: true,
+            ..EfficientNetLite0Config::new(2)
+        };
+        let mut model = config.init(&device);
+        let train = |layer: &mut ConvNorm| layer.norm = layer.norm.as_ref().map(trained_norm);
+        train(&mut model.stem);
+        train(&mut model.head);
+        for block in &mut model.blocks {
+            block.expand.iter_mut().for_each(train);
+            train(&mut block.depthwise);
+            train(&mut block.project);
+        }
+        let images =
+            Tensor::<4>::random([2, 3, 64, 64], burn::tensor::Distribution::Default, &device);
+        let expected = model.forward(images.clone());
+        let scale = expected.clone().abs().max().into_scalar::<f32>();
+        let folded = model.fold_batch_norms();
+        assert!(folded.stem.norm.is_none() && folded.blocks[15].project.norm.is_none());
+        let difference = largest_difference(expected, folded.forward(images));
+        assert!(difference <= 1e-5 * scale, "{difference} of {scale}");
     }
 
     #[test]
@@ -399,17 +466,20 @@ mod tests {
         assert!(model.classifier.weight.is_require_grad());
         // The sum of the running means, read after any pending update.
         let mean = |norm: &BatchNorm| norm.running_mean.value_sync().sum().into_scalar::<f32>();
-        let (stem_before, last_before) = (mean(&model.stem.norm), mean(&model.head.norm));
+        let (stem_before, last_before) = (
+            mean(model.stem.norm.as_ref().unwrap()),
+            mean(model.head.norm.as_ref().unwrap()),
+        );
         let images =
             Tensor::<4>::random([2, 3, 64, 64], burn::tensor::Distribution::Default, &device);
         let _ = model.forward(images);
         assert_eq!(
-            mean(&model.stem.norm),
+            mean(model.stem.norm.as_ref().unwrap()),
             stem_before,
             "a frozen BatchNorm keeps ImageNet's statistics"
         );
         assert_ne!(
-            mean(&model.head.norm),
+            mean(model.head.norm.as_ref().unwrap()),
             last_before,
             "a trainable one learns the new images'"
         );

@@ -1,6 +1,6 @@
 //! The part of Veil that the native trainer and the browser share, so that they can never
 //! disagree: the CNN architecture family ([`model`], with the pretrained backbone in
-//! [`efficientnet`]), how pixels become the network's input
+//! [`efficientnet`], and [`fold`] for judging), how pixels become the network's input
 //! ([`preprocess`]), the filter pack file ([`pack`]), how a loaded pack judges images
 //! ([`classify`]), which posts and packs the user's keywords select ([`keywords`]) and how
 //! thresholds are chosen from scored examples ([`operating_points`]) and how good a pack is on
@@ -11,6 +11,7 @@
 
 pub mod classify;
 pub mod efficientnet;
+pub mod fold;
 pub mod keywords;
 pub mod model;
 pub mod operating_points;

@@ -11,6 +11,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::efficientnet::{EfficientNetLite0, EfficientNetLite0Config};
+use crate::fold;
 
 /// Which network a pack holds. Stored in every pack, so a pack names the code that can run it; a
 /// pack naming an architecture this build does not know is refused with the name it asked for.
@@ -232,7 +233,8 @@ impl LayersConfig {
 #[derive(Module, Debug)]
 pub struct ConvBlock {
     conv: Conv2d,
-    norm: BatchNorm,
+    /// `None` once folded into `conv` (see [`crate::fold`]).
+    norm: Option<BatchNorm>,
     activation: Relu,
     pool: Option<MaxPool2d>,
     dropout: Option<Dropout>,
@@ -247,17 +249,27 @@ impl ConvBlock {
                 .with_padding(PaddingConfig2d::Same)
                 .with_initializer(Initializer::XavierUniform { gain: 1.0 })
                 .init(device),
-            norm: BatchNormConfig::new(layer.channels).init(device),
+            norm: Some(BatchNormConfig::new(layer.channels).init(device)),
             activation: Relu::new(),
             pool: layer.pool.then(|| MaxPool2dConfig::new([2, 2]).init()),
             dropout: (layer.dropout > 0.0).then(|| DropoutConfig::new(layer.dropout).init()),
         }
     }
 
+    fn fold_batch_norm(self) -> Self {
+        match self.norm {
+            Some(norm) => Self {
+                conv: fold::into_conv(self.conv, &norm),
+                norm: None,
+                ..self
+            },
+            None => self,
+        }
+    }
+
     fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        let x = self
-            .activation
-            .forward(self.norm.forward(self.conv.forward(input)));
+        let x = fold::norm_unless_folded(self.norm.as_ref(), self.conv.forward(input));
+        let x = self.activation.forward(x);
         let x = match &self.pool {
             Some(pool) => pool.forward(x),
             None => x,
@@ -272,7 +284,8 @@ impl ConvBlock {
 #[derive(Module, Debug)]
 pub struct DenseBlock {
     linear: Linear,
-    norm: BatchNorm,
+    /// `None` once folded into `linear` (see [`crate::fold`]).
+    norm: Option<BatchNorm>,
     activation: Relu,
     dropout: Dropout,
 }
@@ -283,14 +296,25 @@ impl DenseBlock {
             linear: LinearConfig::new(input, output)
                 .with_initializer(Initializer::XavierUniform { gain: 1.0 })
                 .init(device),
-            norm: BatchNormConfig::new(output).init(device),
+            norm: Some(BatchNormConfig::new(output).init(device)),
             activation: Relu::new(),
             dropout: DropoutConfig::new(dropout).init(),
         }
     }
 
+    fn fold_batch_norm(self) -> Self {
+        match self.norm {
+            Some(norm) => Self {
+                linear: fold::into_linear(self.linear, &norm),
+                norm: None,
+                ..self
+            },
+            None => self,
+        }
+    }
+
     fn forward(&self, input: Tensor<2>) -> Tensor<2> {
-        let x = self.norm.forward(self.linear.forward(input));
+        let x = fold::norm_unless_folded(self.norm.as_ref(), self.linear.forward(input));
         self.dropout.forward(self.activation.forward(x))
     }
 }
@@ -337,6 +361,28 @@ impl Cnn {
             Cnn::EfficientNetLite0(net) => {
                 Cnn::EfficientNetLite0(net.freeze_backbone(trainable_blocks))
             }
+        }
+    }
+
+    /// The same network with every batch norm folded into the layer before it (see
+    /// [`crate::fold`]): what judging runs. Only for judging (its
+    /// layout no longer matches its architecture's, for training or for a pack).
+    pub fn fold_batch_norms(self) -> Self {
+        match self {
+            Cnn::Layers(net) => Cnn::Layers(LayersNet {
+                blocks: net
+                    .blocks
+                    .into_iter()
+                    .map(ConvBlock::fold_batch_norm)
+                    .collect(),
+                hidden: net
+                    .hidden
+                    .into_iter()
+                    .map(DenseBlock::fold_batch_norm)
+                    .collect(),
+                ..net
+            }),
+            Cnn::EfficientNetLite0(net) => Cnn::EfficientNetLite0(net.fold_batch_norms()),
         }
     }
 
@@ -408,6 +454,7 @@ impl LayersNet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fold::testing::{largest_difference, trained_norm};
 
     #[test]
     fn feature_side_rounds_up_like_same_padding() {
@@ -461,6 +508,38 @@ mod tests {
             model.probabilities(images, Output::SingleLabel).dims(),
             [2, 3]
         );
+    }
+
+    #[test]
+    fn folding_the_batch_norms_keeps_the_logits() {
+        let device = Device::flex();
+        let config = LayersConfig {
+            input_size: 32,
+            conv: vec![layer(4, 3, 1, true), layer(6, 3, 2, false)],
+            hidden: vec![10, 6],
+            dropout: 0.0,
+            num_classes: 3,
+        };
+        let mut net = config.init(&device);
+        for block in &mut net.blocks {
+            block.norm = block.norm.as_ref().map(trained_norm);
+        }
+        for block in &mut net.hidden {
+            block.norm = block.norm.as_ref().map(trained_norm);
+        }
+        let model = Cnn::Layers(net);
+        let images =
+            Tensor::<4>::random([2, 3, 32, 32], burn::tensor::Distribution::Default, &device);
+        let expected = model.forward(images.clone());
+        let scale = expected.clone().abs().max().into_scalar::<f32>();
+        let folded = model.fold_batch_norms();
+        let Cnn::Layers(net) = &folded else {
+            unreachable!()
+        };
+        assert!(net.blocks.iter().all(|block| block.norm.is_none()));
+        assert!(net.hidden.iter().all(|block| block.norm.is_none()));
+        let difference = largest_difference(expected, folded.forward(images));
+        assert!(difference <= 1e-5 * scale, "{difference} of {scale}");
     }
 
     #[test]

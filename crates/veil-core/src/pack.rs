@@ -293,6 +293,13 @@ impl FilterPack {
             .map_err(|error| PackError::BadWeights(error.to_string()))
     }
 
+    /// [`Self::model`] as judging runs it, with its batch norms folded into the layers before
+    /// them ([`Cnn::fold_batch_norms`]): what the browser and `veil-train predict` compute, and
+    /// so what the trainer measures a pack's thresholds and quality on.
+    pub fn judging_model(&self, device: &Device) -> Result<Cnn, PackError> {
+        Ok(self.model(device)?.fold_batch_norms())
+    }
+
     /// Size of the weights section, in bytes.
     pub fn weights_len(&self) -> usize {
         self.weights.len()

@@ -90,7 +90,11 @@ fn exported_pack_predicts_exactly_like_the_in_memory_model() {
         .iter()
         .map(|im| preprocess::to_input(im, SIZE))
         .collect();
+    // Judging folds the batch norms (`Cnn::fold_batch_norms`): so does the expectation, so that
+    // any difference is the pack's.
     let expected = model
+        .clone()
+        .fold_batch_norms()
         .probabilities(
             preprocess::batch(&inputs, SIZE, &device),
             Output::SingleLabel,
