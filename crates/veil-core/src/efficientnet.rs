@@ -342,9 +342,8 @@ impl EfficientNetLite0 {
         }
     }
 
-    /// The same network with every batch norm folded into its convolution, for judging only:
-    /// only for judging (its layout no longer
-    /// matches its architecture's, for training or for a pack).
+    /// The same network with every batch norm folded into its convolution (see [`fold`]). For
+    /// judging only: it has no batch norms left to train, and packs store the unfolded layout.
     pub fn fold_batch_norms(self) -> Self {
         Self {
             stem: self.stem.fold_batch_norm(),

@@ -365,8 +365,8 @@ impl Cnn {
     }
 
     /// The same network with every batch norm folded into the layer before it (see
-    /// [`crate::fold`]): what judging runs. Only for judging (its
-    /// layout no longer matches its architecture's, for training or for a pack).
+    /// [`crate::fold`]): what judging runs. For judging only: it has no batch norms left to
+    /// train, and packs store the unfolded layout.
     pub fn fold_batch_norms(self) -> Self {
         match self {
             Cnn::Layers(net) => Cnn::Layers(LayersNet {
