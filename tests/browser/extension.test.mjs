@@ -109,6 +109,34 @@ test("the options page refuses a corrupt pack and keeps the installed one", asyn
   await page.close();
 });
 
+test("an image the extension cannot judge within the timeout is covered and says why (fail closed)", async () => {
+  const options = await context.browser.newPage();
+  await options.goto(`chrome-extension://${context.extensionId}/options.html`);
+  const { settings } = await options.evaluate(() => chrome.storage.local.get("settings"));
+  // 1 ms: far less than fetching and judging an image not judged before (tens of ms at least).
+  await options.evaluate((settings) => chrome.storage.local.set({ settings: { ...settings, timeoutMs: 1 } }), settings);
+  try {
+    const { tab } = await openFeed();
+    // An image the filter shows when it has time to judge it: covered here only by the timeout.
+    const { posts } = JSON.parse(readFileSync(`${ROOT}www/feed/posts.json`, "utf8"));
+    const shown = expectedFeed();
+    const image = posts.find((post) => shown.get(post.id) === "shown").image;
+    await tab.evaluate((src) => {
+      const img = document.createElement("img");
+      img.id = "unjudged";
+      img.src = `${src}?never-judged-${Date.now()}`;
+      document.body.append(img);
+    }, image);
+    await tab.waitForSelector("#unjudged[data-veil-state=flagged]", { timeout: 30_000 });
+    assert.equal(await tab.getAttribute("#unjudged", "data-veil-reason"), "Veil could not check this image (judging took too long)");
+    assert.match(await tab.$eval("#unjudged", (img) => getComputedStyle(img).filter), /blur/);
+    await tab.close();
+  } finally {
+    await options.evaluate((settings) => (settings ? chrome.storage.local.set({ settings }) : chrome.storage.local.remove("settings")), settings);
+    await options.close();
+  }
+});
+
 // Last: the label it stores changes what later tests would expect.
 test("a clicked image is revealed and stays revealed", async () => {
   const { tab } = await openFeed();
