@@ -164,12 +164,9 @@ impl ConvNorm {
     }
 
     fn fold_batch_norm(self) -> Self {
-        match self.norm {
-            Some(norm) => Self {
-                conv: fold::into_conv(self.conv, &norm),
-                norm: None,
-            },
-            None => self,
+        Self {
+            conv: fold::absorbed(self.conv, self.norm.as_ref()),
+            norm: None,
         }
     }
 }

@@ -28,24 +28,42 @@ fn folded_bias(
     Some(Param::from_tensor(bias))
 }
 
-/// `conv` followed by `norm`, as one convolution (grouped and depthwise ones too: the scale is
-/// per output channel, the weight's first axis).
-pub fn into_conv(mut conv: Conv2d, norm: &BatchNorm) -> Conv2d {
-    let (scale, shift) = scale_and_shift(norm);
-    let [channels] = scale.dims();
-    conv.weight =
-        Param::from_tensor(conv.weight.val() * scale.clone().reshape([channels, 1, 1, 1]));
-    conv.bias = folded_bias(conv.bias, scale, shift);
-    conv
+/// A layer that can absorb the batch norm after it.
+pub trait AbsorbsNorm: Sized {
+    /// The layer followed by `norm`, as one layer.
+    fn absorb(self, norm: &BatchNorm) -> Self;
 }
 
-/// `linear` followed by `norm`, as one linear layer (burn's weight is `[inputs, outputs]`).
-pub fn into_linear(mut linear: Linear, norm: &BatchNorm) -> Linear {
-    let (scale, shift) = scale_and_shift(norm);
-    let [outputs] = scale.dims();
-    linear.weight = Param::from_tensor(linear.weight.val() * scale.clone().reshape([1, outputs]));
-    linear.bias = folded_bias(linear.bias, scale, shift);
-    linear
+/// Grouped and depthwise convolutions too: the scale is per output channel, the weight's first
+/// axis.
+impl AbsorbsNorm for Conv2d {
+    fn absorb(mut self, norm: &BatchNorm) -> Self {
+        let (scale, shift) = scale_and_shift(norm);
+        let [channels] = scale.dims();
+        self.weight =
+            Param::from_tensor(self.weight.val() * scale.clone().reshape([channels, 1, 1, 1]));
+        self.bias = folded_bias(self.bias, scale, shift);
+        self
+    }
+}
+
+/// burn's linear weight is `[inputs, outputs]`: the scale is per column.
+impl AbsorbsNorm for Linear {
+    fn absorb(mut self, norm: &BatchNorm) -> Self {
+        let (scale, shift) = scale_and_shift(norm);
+        let [outputs] = scale.dims();
+        self.weight = Param::from_tensor(self.weight.val() * scale.clone().reshape([1, outputs]));
+        self.bias = folded_bias(self.bias, scale, shift);
+        self
+    }
+}
+
+/// `layer` with `norm` folded into it; `layer` itself where there is no norm (already folded).
+pub fn absorbed<L: AbsorbsNorm>(layer: L, norm: Option<&BatchNorm>) -> L {
+    match norm {
+        Some(norm) => layer.absorb(norm),
+        None => layer,
+    }
 }
 
 /// `norm(x)`, or `x` where the norm was folded into the layer before it.
@@ -109,7 +127,7 @@ mod tests {
                 .init(&device);
             let norm = trained_norm(&BatchNormConfig::new(8).with_epsilon(1e-3).init(&device));
             let expected = norm.forward(conv.forward(input.clone()));
-            let folded = into_conv(conv, &norm).forward(input.clone());
+            let folded = conv.absorb(&norm).forward(input.clone());
             let difference = largest_difference(expected, folded);
             assert!(
                 difference < 1e-4,
@@ -125,7 +143,7 @@ mod tests {
         let linear = LinearConfig::new(6, 5).init(&device);
         let norm = trained_norm(&BatchNormConfig::new(5).init(&device));
         let expected = norm.forward(linear.forward(input.clone()));
-        let folded = into_linear(linear, &norm).forward(input);
+        let folded = linear.absorb(&norm).forward(input);
         let difference = largest_difference(expected, folded);
         assert!(difference < 1e-4, "{difference}");
     }

@@ -257,13 +257,10 @@ impl ConvBlock {
     }
 
     fn fold_batch_norm(self) -> Self {
-        match self.norm {
-            Some(norm) => Self {
-                conv: fold::into_conv(self.conv, &norm),
-                norm: None,
-                ..self
-            },
-            None => self,
+        Self {
+            conv: fold::absorbed(self.conv, self.norm.as_ref()),
+            norm: None,
+            ..self
         }
     }
 
@@ -303,13 +300,10 @@ impl DenseBlock {
     }
 
     fn fold_batch_norm(self) -> Self {
-        match self.norm {
-            Some(norm) => Self {
-                linear: fold::into_linear(self.linear, &norm),
-                norm: None,
-                ..self
-            },
-            None => self,
+        Self {
+            linear: fold::absorbed(self.linear, self.norm.as_ref()),
+            norm: None,
+            ..self
         }
     }
 
