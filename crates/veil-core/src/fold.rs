@@ -99,8 +99,21 @@ pub(crate) mod testing {
         norm
     }
 
-    pub fn largest_difference<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
-        (a - b).abs().max().into_scalar::<f32>()
+    /// Asserts that `folded` equals `expected` up to float rounding: within 1e-3 of `expected`'s
+    /// largest magnitude. Over thousands of random draws rounding stayed below 1e-4 of it, through
+    /// all 16 EfficientNet blocks too; a fold that misses a norm, or its epsilon, is off by
+    /// percents.
+    pub fn assert_equal_up_to_rounding<const D: usize>(
+        expected: Tensor<D>,
+        folded: Tensor<D>,
+        what: &str,
+    ) {
+        let scale = expected.clone().abs().max().into_scalar::<f32>();
+        let difference = (expected - folded).abs().max().into_scalar::<f32>();
+        assert!(
+            difference <= 1e-3 * scale,
+            "{what}: the folded output differs by {difference}, with outputs up to {scale}"
+        );
     }
 }
 
@@ -110,7 +123,7 @@ mod tests {
     use burn::nn::{BatchNormConfig, LinearConfig, PaddingConfig2d};
     use burn::tensor::Distribution;
 
-    use super::testing::{largest_difference, trained_norm};
+    use super::testing::{assert_equal_up_to_rounding, trained_norm};
     use super::*;
 
     #[test]
@@ -128,11 +141,7 @@ mod tests {
             let norm = trained_norm(&BatchNormConfig::new(8).with_epsilon(1e-3).init(&device));
             let expected = norm.forward(conv.forward(input.clone()));
             let folded = conv.absorb(&norm).forward(input.clone());
-            let difference = largest_difference(expected, folded);
-            assert!(
-                difference < 1e-4,
-                "groups {groups}, bias {bias}: {difference}"
-            );
+            assert_equal_up_to_rounding(expected, folded, &format!("groups {groups}, bias {bias}"));
         }
     }
 
@@ -144,7 +153,6 @@ mod tests {
         let norm = trained_norm(&BatchNormConfig::new(5).init(&device));
         let expected = norm.forward(linear.forward(input.clone()));
         let folded = linear.absorb(&norm).forward(input);
-        let difference = largest_difference(expected, folded);
-        assert!(difference < 1e-4, "{difference}");
+        assert_equal_up_to_rounding(expected, folded, "linear");
     }
 }
