@@ -83,6 +83,12 @@ pub fn imagenet_labels(path: &Path) -> anyhow::Result<Vec<String>> {
         .collect())
 }
 
+/// The comma-separated names of a class's label ("chain mail", "ring mail", ...), without the
+/// "(#517)" that tells apart two classes of the same name.
+pub fn synonyms(label: &str) -> impl Iterator<Item = &str> {
+    label.split(" (#").next().unwrap_or_default().split(", ")
+}
+
 /// The labels of the classes `wanted` names: a label matches when one of its comma-separated
 /// synonyms equals the name, ignoring case. A name that matches nothing is an error listing
 /// labels that contain it.
@@ -92,14 +98,7 @@ pub fn resolve(labels: &[String], wanted: &[String]) -> anyhow::Result<Vec<Strin
         let name = name.trim().to_lowercase();
         let matches: Vec<&String> = labels
             .iter()
-            .filter(|label| {
-                label
-                    .split(" (#")
-                    .next()
-                    .unwrap_or_default()
-                    .split(", ")
-                    .any(|synonym| synonym.to_lowercase() == name)
-            })
+            .filter(|label| synonyms(label).any(|synonym| synonym.to_lowercase() == name))
             .collect();
         if matches.is_empty() {
             let near: Vec<&String> = labels

@@ -11,6 +11,7 @@ mod pretrained;
 mod progress;
 mod report;
 mod schedule;
+mod suggest;
 mod training;
 
 use std::collections::BTreeMap;
@@ -69,6 +70,9 @@ enum Command {
     /// Build a pack from ImageNet classes instead of training (zero-shot: "throne, castle,
     /// chain mail"); labelled images choose its thresholds and measure it.
     Concept(concept::ConceptArgs),
+    /// Suggest ImageNet classes for a keyword, for `concept` (nearest in meaning, by the MiniLM
+    /// sentence model that `cargo xtask setup` fetches).
+    Suggest(suggest::SuggestArgs),
 }
 
 #[derive(clap::Args)]
@@ -315,6 +319,7 @@ fn main() {
         Command::Export(args) => run_export(args),
         Command::Bench(args) => run_bench(args),
         Command::Concept(args) => concept::run(args),
+        Command::Suggest(args) => suggest::run(args),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

