@@ -78,9 +78,22 @@ pub fn efficientnet_lite0(
     Ok(Cnn::EfficientNetLite0(net))
 }
 
+/// Test support: a file `cargo xtask setup` fetched, by its path from the repository root.
+#[cfg(test)]
+pub(crate) fn fetched(relative: &str) -> std::path::PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo xtask setup`, which fetches the pinned models and sample photos",
+        path.display()
+    );
+    path
+}
+
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
 
     use serde::Deserialize;
     use sha2::{Digest, Sha256};
@@ -100,18 +113,6 @@ mod tests {
         file: String,
         sha256: String,
         logits: Vec<f32>,
-    }
-
-    fn fetched(relative: &str) -> PathBuf {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("..")
-            .join(relative);
-        assert!(
-            path.exists(),
-            "{} is missing: run `cargo xtask setup`, which fetches the pinned weights and sample photos",
-            path.display()
-        );
-        path
     }
 
     fn hex_sha256(bytes: &[u8]) -> String {

@@ -282,6 +282,7 @@ mod tests {
     use serde::Deserialize;
 
     use super::*;
+    use crate::pretrained::fetched;
 
     /// The package's own embeddings (`cargo xtask minilm-reference`).
     #[derive(Deserialize)]
@@ -294,18 +295,6 @@ mod tests {
         text: String,
         token_ids: Vec<u32>,
         embedding: Vec<f32>,
-    }
-
-    fn fetched(relative: &str) -> PathBuf {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("..")
-            .join(relative);
-        assert!(
-            path.exists(),
-            "{} is missing: run `cargo xtask setup`, which fetches the pinned MiniLM model",
-            path.display()
-        );
-        path
     }
 
     fn model() -> SentenceModel {
