@@ -48,7 +48,7 @@ pub struct SuggestArgs {
 
 /// all-MiniLM-L6-v2: BERT with 6 layers of width 384.
 #[derive(Module, Debug)]
-pub struct MiniLm {
+struct MiniLm {
     word_embeddings: Embedding,
     position_embeddings: Embedding,
     token_type_embeddings: Embedding,
@@ -208,7 +208,7 @@ impl SentenceModel {
 
 /// An ImageNet class near a keyword: its label, the synonym nearest the keyword, and their
 /// cosine similarity.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 pub struct Suggestion {
     pub label: String,
     pub synonym: String,
@@ -231,20 +231,22 @@ pub fn suggest(
         .collect();
     let embeddings = model.embed(&texts)?;
     let (wanted, rest) = embeddings.split_first().context("no keyword")?;
+    // A label's synonyms are consecutive in `named`: each keeps the best of its run.
     let mut nearest: Vec<Suggestion> = Vec::new();
     for ((label, synonym), embedding) in named.into_iter().zip(rest) {
         let similarity = wanted.iter().zip(embedding).map(|(a, b)| a * b).sum();
-        match nearest.iter_mut().find(|s| &s.label == label) {
-            Some(best) if best.similarity >= similarity => {}
-            Some(best) => {
-                best.synonym = synonym.to_string();
-                best.similarity = similarity;
+        let candidate = Suggestion {
+            label: label.clone(),
+            synonym: synonym.to_string(),
+            similarity,
+        };
+        match nearest.last_mut() {
+            Some(best) if best.label == candidate.label => {
+                if candidate.similarity > best.similarity {
+                    *best = candidate;
+                }
             }
-            None => nearest.push(Suggestion {
-                label: label.clone(),
-                synonym: synonym.to_string(),
-                similarity,
-            }),
+            _ => nearest.push(candidate),
         }
     }
     nearest.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
