@@ -368,7 +368,7 @@ impl EfficientNetLite0 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fold::testing::{assert_equal_up_to_rounding, trained_norm};
+    use crate::fold::testing::{assert_equal_up_to_rounding, assert_within, trained_norm};
 
     #[test]
     fn has_the_published_shape() {
@@ -426,26 +426,19 @@ mod tests {
         assert_eq!(features.dims(), [2, FEATURES + STYLE_FEATURES]);
         // Equal up to the rounding of a different summation order: within 1e-5 of the largest
         // value (f32 rounding is about 1e-7 of it; a wrong column is off by whole units).
-        let assert_same = |ours: Tensor<2>, expected: Tensor<2>, what: &str| {
-            let scale = expected.clone().abs().max().into_scalar::<f32>();
-            let difference = (ours - expected).abs().max().into_scalar::<f32>();
-            assert!(
-                difference <= 1e-5 * scale,
-                "{what}: {difference} of {scale}"
-            );
-        };
         // The last FEATURES columns are the plain network's features.
-        assert_same(
+        assert_within(
+            plain.features(images.clone()),
             features
                 .clone()
                 .slice([0..2, STYLE_FEATURES..STYLE_FEATURES + FEATURES]),
-            plain.features(images.clone()),
+            1e-5,
             "features",
         );
         // The first 16 columns are the first stage's channel means.
         let stage = plain.blocks[0].forward(plain.stem_map(images.clone()));
         let means = stage.mean_dim(3).mean_dim(2).reshape([2, 16]);
-        assert_same(features.clone().slice([0..2, 0..16]), means, "means");
+        assert_within(means, features.clone().slice([0..2, 0..16]), 1e-5, "means");
         // Spreads are never negative.
         let spreads = features.slice([0..2, 16..32]);
         assert!(spreads.min().into_scalar::<f32>() > 0.0);
