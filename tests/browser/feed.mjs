@@ -31,6 +31,8 @@ export function expectedFeed() {
 export function paintMonitor() {
   const painted = new Set();
   globalThis.__veilPainted = painted;
+  // Frames seen: a stalled page (no frames, so no IntersectionObserver either) tells itself apart.
+  globalThis.__veilFrames = 0;
   const roots = (root) => [root, ...[...root.querySelectorAll("*")].flatMap((e) => (e.shadowRoot ? roots(e.shadowRoot) : []))];
   function visibleUrl(element) {
     const style = getComputedStyle(element);
@@ -49,6 +51,7 @@ export function paintMonitor() {
         if (url) painted.add(url);
       }
     }
+    globalThis.__veilFrames++;
     requestAnimationFrame(frame);
   }
   requestAnimationFrame(frame);
@@ -64,7 +67,7 @@ export async function scrollToEnd(page) {
       return document.body.dataset.complete === "true";
     });
     if (done) break;
-    if (Date.now() > deadline) throw new Error("the feed did not finish loading within 120 s of scrolling");
+    if (Date.now() > deadline) throw new Error(`the feed did not finish loading within 120 s of scrolling: ${await feedProgress(page)}`);
     await page.waitForTimeout(50);
   }
   await page.waitForFunction(
@@ -79,6 +82,18 @@ export async function scrollToEnd(page) {
     null,
     { timeout: 120_000, polling: 250 },
   );
+}
+
+/** Where a feed that stopped loading stands: how much it rendered, whether it still paints. */
+function feedProgress(page) {
+  return page.evaluate(() => JSON.stringify({
+    articles: document.querySelectorAll("article").length,
+    visibility: document.visibilityState,
+    framesPainted: globalThis.__veilFrames ?? null,
+    scrollY: Math.round(scrollY),
+    scrollHeight: document.documentElement.scrollHeight,
+    more: document.getElementById("more")?.textContent ?? null,
+  }));
 }
 
 /** Each post's kind, class, image and the extension's state for it, plus what was painted. */
