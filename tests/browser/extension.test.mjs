@@ -28,8 +28,6 @@ async function openFeed(page = "feed.html") {
   tab.on("pageerror", (error) => errors.push(String(error.message)));
   await tab.addInitScript(paintMonitor);
   await tab.goto(`${context.server.url}/feed/${page}?cdn=${context.cdn.url}/feed/`);
-  // Frames (and so the feed's infinite scroll) come only to the tab in front.
-  await tab.bringToFront();
   await scrollToEnd(tab);
   return { tab, errors };
 }

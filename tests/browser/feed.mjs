@@ -59,6 +59,8 @@ export function paintMonitor() {
 
 /** Scrolls until the feed has rendered every post and the extension has judged every image. */
 export async function scrollToEnd(page) {
+  // Frames (and so the feed's infinite scroll) come only to the tab in front.
+  await page.bringToFront();
   // A deadline, not a step count: on a loaded machine the feed's pages arrive more slowly.
   const deadline = Date.now() + 120_000;
   for (;;) {

@@ -36,6 +36,7 @@ after(async () => {
 /** The few page calls feed.mjs makes, in playwright's argument order, over a puppeteer page. */
 function playwrightShaped(page) {
   return {
+    bringToFront: () => page.bringToFront(),
     evaluate: (fn, arg) => page.evaluate(fn, arg),
     waitForTimeout: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     waitForFunction: (fn, arg, { timeout, polling }) => page.waitForFunction(fn, { timeout, polling }, arg),
