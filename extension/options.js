@@ -25,8 +25,12 @@ function cell(text) {
 
 const percent = (x) => `${(x * 100).toFixed(1)}%`;
 
-/** Held-out quality where the pack has it, else what training measured on validation images. */
+/**
+ * Held-out quality where the pack has it, else what training measured on validation images
+ * (a pack nothing was trained for has neither).
+ */
 function qualityText({ quality: q, training: t }) {
+  if (!q && t.validation_accuracy == null) return "not measured";
   if (!q) return `validation accuracy ${percent(t.validation_accuracy)} on ${t.validation_images} images`;
   return `ROC AUC ${q.auc.toFixed(3)}; recall ${percent(q.recall_at_reported_fpr)} at ≤ 5% false positives; ` +
     `balanced: recall ${percent(q.balanced.recall)}, false positives ${percent(q.balanced.false_positive_rate)} ` +

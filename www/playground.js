@@ -19,7 +19,8 @@ async function loadFilter(bytes, backend) {
   const note = filter.fallbackReason ? ` (WebGPU unavailable: ${filter.fallbackReason})` : "";
   $("pack-status").textContent =
     `${meta.name}: ${meta.labels.join(" / ")}, hides “${meta.flagged_labels.join(", ")}”. ` +
-    `Validation accuracy ${(meta.training.validation_accuracy * 100).toFixed(1)}%. ` +
+    (meta.training.validation_accuracy == null ? "" :
+      `Validation accuracy ${(meta.training.validation_accuracy * 100).toFixed(1)}%. `) +
     `Running on ${filter.backend}${note}.`;
   document.body.dataset.backend = filter.backend;
 }

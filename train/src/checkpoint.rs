@@ -16,8 +16,8 @@ use burn::tensor::Bytes;
 use serde::{Deserialize, Serialize};
 use veil_core::{Architecture, Cnn};
 
+use crate::epoch_log::EpochMetrics;
 use crate::schedule::{Improvement, ScheduleState};
-use crate::training::EpochMetrics;
 
 const LATEST: &str = "latest";
 const STATE: &str = "state.json";
@@ -38,7 +38,7 @@ pub struct State {
     pub improvement: Improvement,
     pub best: Option<EpochMetrics>,
     /// `log.csv` so far.
-    pub log: String,
+    pub log: Vec<EpochMetrics>,
 }
 
 /// A checkpoint read back, on the training device.

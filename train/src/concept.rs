@@ -5,52 +5,20 @@
 //! quality; nothing is trained.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::path::Path;
 
 use anyhow::{Context, bail};
+use burn::prelude::Device;
 use veil_core::pack::TrainingSummary;
 use veil_core::{
     Architecture, EfficientNetLite0Config, FilterPack, OperatingPoints, Output, PackMetadata,
     Precision,
 };
 
+use crate::calibrate::{HeldOut, calibrate};
 use crate::config::DatasetConfig;
-use crate::pretrained::{EFFICIENTNET_LITE0_WEIGHTS, IMAGENET_CLASSES, IMAGENET_NAMES};
-use crate::{data, describe_thresholds, device, refuse_to_replace, training, write_file};
-
-#[derive(clap::Args)]
-pub struct ConceptArgs {
-    /// The pack's name, shown in the extension.
-    #[arg(long)]
-    name: String,
-    /// ImageNet classes to flag, by any of their names ("chain mail", "cuirass"), comma
-    /// separated or repeated.
-    #[arg(long = "classes", value_delimiter = ',', required = true)]
-    classes: Vec<String>,
-    /// Labelled images that choose the thresholds (valid split) and measure the quality (test
-    /// split): DIR/<split>/<class>/ or DIR/<class>/, as for `train`.
-    #[arg(long)]
-    data: PathBuf,
-    /// The class of DATA the concepts should catch.
-    #[arg(long = "flag")]
-    flag: String,
-    #[arg(long = "keyword")]
-    keywords: Vec<String>,
-    #[arg(long)]
-    description: Option<String>,
-    /// The .veilpack file to write.
-    #[arg(long)]
-    out: PathBuf,
-    #[arg(long)]
-    overwrite: bool,
-    #[arg(long, default_value = EFFICIENTNET_LITE0_WEIGHTS)]
-    pretrained: PathBuf,
-    #[arg(long, default_value = IMAGENET_NAMES)]
-    imagenet_names: PathBuf,
-    #[arg(long, value_enum, default_value_t = crate::BackendArg::Cpu)]
-    backend: crate::BackendArg,
-}
+use crate::data;
+use crate::pretrained::IMAGENET_CLASSES;
 
 /// ImageNet's class names in output order, made unique (two classes are both "crane": the
 /// second becomes "crane (#517)") so that each names one output of the pack.
@@ -124,27 +92,45 @@ pub fn resolve(labels: &[String], wanted: &[String]) -> anyhow::Result<Vec<Strin
     Ok(chosen)
 }
 
-pub fn run(args: ConceptArgs) -> anyhow::Result<()> {
-    let started = Instant::now();
-    refuse_to_replace(&args.out, args.overwrite)?;
-    let labels = imagenet_labels(&args.imagenet_names)?;
-    let concepts = resolve(&labels, &args.classes)?;
-    let device = device(args.backend)?;
+/// What a concept pack is made of, as `veil-train concept` takes it.
+pub struct ConceptRequest<'a> {
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+    /// ImageNet classes to flag, by any of their names.
+    pub classes: &'a [String],
+    pub keywords: &'a [String],
+    /// Labelled images: the valid split chooses the thresholds, the test split measures.
+    pub data: &'a Path,
+    /// The class of `data` the concepts should catch.
+    pub flag: &'a str,
+    /// EfficientNet-Lite0's ImageNet weights and class names.
+    pub pretrained: &'a Path,
+    pub imagenet_names: &'a Path,
+}
+
+/// The backbone with its own ImageNet head as a pack flagging `request.classes`, calibrated on
+/// `request.data` like a trained pack.
+pub fn concept_pack(request: &ConceptRequest, device: &Device) -> anyhow::Result<FilterPack> {
+    let labels = imagenet_labels(request.imagenet_names)?;
+    let concepts = resolve(&labels, request.classes)?;
     let architecture = EfficientNetLite0Config::new(IMAGENET_CLASSES);
-    let size = architecture.input_size;
     // Only the valid and test splits are used: the train split is never decoded.
     let dataset = data::load_splits(
-        &args.data,
+        request.data,
         &DatasetConfig::default(),
         42,
-        size,
+        architecture.input_size,
         [false, true, true],
     )?;
-    let Some(target) = dataset.classes.iter().position(|class| *class == args.flag) else {
+    let Some(target) = dataset
+        .classes
+        .iter()
+        .position(|class| class == request.flag)
+    else {
         bail!(
             "--flag {:?} is not a class of {}; the classes are {:?}",
-            args.flag,
-            args.data.display(),
+            request.flag,
+            request.data.display(),
             dataset.classes
         );
     };
@@ -152,92 +138,48 @@ pub fn run(args: ConceptArgs) -> anyhow::Result<()> {
     for (path, reason) in validation.skipped.iter().chain(&test.skipped) {
         eprintln!("skipped {}: {reason}", path.display());
     }
-    let model = crate::pretrained::efficientnet_lite0(&args.pretrained, &architecture, &device)?;
+    let model = crate::pretrained::efficientnet_lite0(request.pretrained, &architecture, device)?;
     let metadata = PackMetadata {
-        name: args.name.clone(),
-        description: args.description.clone().unwrap_or_else(|| {
-            format!(
-                "Zero-shot: EfficientNet-Lite0's ImageNet classes {}; no training.",
-                concepts.join("; ")
-            )
-        }),
+        name: request.name.to_string(),
+        description: request.description.map_or_else(
+            || {
+                format!(
+                    "Zero-shot: EfficientNet-Lite0's ImageNet classes {}; no training.",
+                    concepts.join("; ")
+                )
+            },
+            str::to_string,
+        ),
         architecture: Architecture::EfficientNetLite0(architecture),
         labels,
         // ImageNet's classes exclude each other: the concepts' probabilities add up.
         output: Output::SingleLabel,
         flagged_labels: concepts,
-        keywords: args.keywords.clone(),
+        keywords: request.keywords.to_vec(),
+        // Set by the calibration below.
         operating_points: OperatingPoints::default(),
         quality: None,
+        // Nothing is trained: no validation accuracy or loss to report.
         training: TrainingSummary {
-            epochs: 0,
-            train_images: 0,
             validation_images: validation.examples.len(),
-            validation_accuracy: 0.0,
-            validation_loss: 0.0,
+            ..TrainingSummary::default()
         },
         created_by: format!("veil-train {} concept", env!("CARGO_PKG_VERSION")),
     };
-    let flagged = metadata.flagged_indices();
     // f16: the backbone and its 1000-class head in 9.4 MB instead of 18.8.
-    let mut pack = FilterPack::from_model(metadata, &model, Precision::F16)?;
-    let shipped = pack.judging_model(&device)?;
-    let targets = [target];
-    let scored_split = |split: &data::Split| -> anyhow::Result<Vec<(f32, bool)>> {
-        let output = Output::SingleLabel;
-        let rows = training::probabilities(&shipped, &split.examples, size, output, 16, &device)?;
-        Ok(crate::scored(
-            &rows,
-            &split.examples,
-            output,
-            &flagged,
-            &targets,
-        ))
-    };
-    let validation_scored = scored_split(&validation)?;
-    if !(validation_scored.iter().any(|(_, is)| *is) && validation_scored.iter().any(|(_, is)| !is))
-    {
-        bail!(
-            "{} needs images of {:?} and of other classes in its valid split to choose thresholds",
-            args.data.display(),
-            args.flag
-        );
-    }
-    let points = OperatingPoints::from_scores(&validation_scored);
-    let balanced = points.balanced;
-    let summary = &mut pack.metadata.training;
-    summary.validation_accuracy = validation_scored
-        .iter()
-        .filter(|(probability, is)| (*probability >= balanced) == *is)
-        .count() as f32
-        / validation_scored.len() as f32;
-    // Binary cross-entropy of the flagged probability: the loss a trained pack reports.
-    summary.validation_loss = validation_scored
-        .iter()
-        .map(|(probability, is)| {
-            let p = if *is { *probability } else { 1.0 - probability };
-            -p.clamp(1e-7, 1.0).ln()
-        })
-        .sum::<f32>()
-        / validation_scored.len() as f32;
-    pack.metadata.operating_points = points;
-    pack.metadata.quality = crate::measure_quality(
-        "test",
-        &scored_split(&test)?,
-        &points,
-        &args.data,
-        &test.examples,
-    );
-    write_file(&args.out, &pack.to_bytes())?;
-    eprintln!("concepts: {}", pack.metadata.flagged_labels.join("; "));
-    eprint!("{}", describe_thresholds(&pack.metadata));
-    eprintln!(
-        "wrote {} ({} bytes) in {:.1}s",
-        args.out.display(),
-        fs::metadata(&args.out)?.len(),
-        started.elapsed().as_secs_f32()
-    );
-    Ok(())
+    let pack = FilterPack::from_model(metadata, &model, Precision::F16)?;
+    Ok(calibrate(
+        pack,
+        &HeldOut {
+            validation: &validation.examples,
+            test: &test.examples,
+            data_dir: request.data,
+            targets: &[target],
+        },
+        16,
+        device,
+    )?
+    .pack)
 }
 
 #[cfg(test)]

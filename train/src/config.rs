@@ -86,90 +86,179 @@ impl Default for DatasetConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ModelKind {
+/// The network (`veil_core::Architecture` without the class count, which the dataset decides),
+/// told apart by `kind`. Each kind takes only its own keys: a key of another kind is an error
+/// that names it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ModelConfig {
     /// Seed S0's benchmark net: `channels` (stride-2 3×3 convs), one `dense` layer.
-    ConvStack,
+    ConvStack(ConvStackModel),
     /// Any conv and dense layers: `[[model.conv]]` entries and `hidden` widths.
-    Layers,
+    Layers(LayersModel),
     /// The ImageNet-pretrained EfficientNet-Lite0 with a new head (seeds S3 and S4):
     /// `pretrained` weights, `train_blocks` of it unfrozen.
-    EfficientnetLite0,
+    EfficientnetLite0(EfficientNetModel),
 }
 
-/// The network (`veil_core::Architecture` without the class count, which the dataset decides).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct ModelConfig {
-    /// `conv-stack` or `layers`.
-    pub kind: ModelKind,
+pub struct ConvStackModel {
     /// Side of the square input, in pixels.
     pub input_size: usize,
-    /// `conv-stack`: output channels of each stride-2 3×3 conv block.
+    /// Output channels of each stride-2 3×3 conv block.
     pub channels: Vec<usize>,
-    /// `conv-stack`: width of the hidden dense layer (seed S0 used 1000 at 224 px).
+    /// Width of the hidden dense layer (seed S0 used 1000 at 224 px).
     pub dense: usize,
-    /// Dropout after each hidden dense layer.
+    /// Dropout after the hidden dense layer.
     pub dropout: f64,
-    /// `layers`: each conv layer (`channels`, `kernel`, `stride`, `pool`, `dropout`).
-    pub conv: Vec<ConvLayer>,
-    /// `layers`: widths of the dense layers before the output.
-    pub hidden: Vec<usize>,
-    /// `efficientnet-lite0`: the ImageNet weights (`cargo xtask setup` fetches them here).
-    pub pretrained: PathBuf,
-    /// `efficientnet-lite0`: how many of its 16 last blocks learn (with the 1×1 head conv after
-    /// them). 0 freezes the whole backbone: each image's features are then computed once and
-    /// only the new classifier trains (seed S3); 2 is seed S4's fine-tuning.
-    pub train_blocks: usize,
-    /// `efficientnet-lite0`: the new classifier also reads the mean and spread of every
-    /// stage's channels (how the picture is drawn), not only the last features (what is in it).
-    pub style_statistics: bool,
 }
 
-impl Default for ModelConfig {
+impl Default for ConvStackModel {
     fn default() -> Self {
         Self {
-            kind: ModelKind::ConvStack,
             input_size: 64,
             channels: vec![16, 32, 64, 128, 256],
             dense: 128,
             dropout: 0.5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LayersModel {
+    /// Side of the square input, in pixels.
+    pub input_size: usize,
+    /// Each conv layer (`channels`, `kernel`, `stride`, `pool`, `dropout`).
+    pub conv: Vec<ConvLayer>,
+    /// Widths of the dense layers before the output.
+    pub hidden: Vec<usize>,
+    /// Dropout after each hidden dense layer.
+    pub dropout: f64,
+}
+
+impl Default for LayersModel {
+    fn default() -> Self {
+        Self {
+            input_size: 64,
             conv: Vec::new(),
             hidden: Vec::new(),
+            dropout: 0.5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EfficientNetModel {
+    /// Side of the square input, in pixels.
+    pub input_size: usize,
+    /// The ImageNet weights (`cargo xtask setup` fetches them here).
+    pub pretrained: PathBuf,
+    /// How many of its 16 last blocks learn (with the 1×1 head conv after them). 0 freezes the
+    /// whole backbone: each image's features are then computed once and only the new classifier
+    /// trains (seed S3); 2 is seed S4's fine-tuning.
+    pub train_blocks: usize,
+    /// The new classifier also reads the mean and spread of every stage's channels (how the
+    /// picture is drawn), not only the last features (what is in it).
+    pub style_statistics: bool,
+    /// Dropout before the new classifier.
+    pub dropout: f64,
+}
+
+impl Default for EfficientNetModel {
+    fn default() -> Self {
+        Self {
+            input_size: 64,
             pretrained: PathBuf::from(crate::pretrained::EFFICIENTNET_LITE0_WEIGHTS),
             train_blocks: 0,
             style_statistics: false,
+            dropout: 0.5,
         }
+    }
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self::ConvStack(ConvStackModel::default())
     }
 }
 
 impl ModelConfig {
     pub fn architecture(&self, num_classes: usize) -> Architecture {
-        match self.kind {
-            ModelKind::ConvStack => Architecture::ConvStack(ConvStackConfig {
-                input_size: self.input_size,
-                channels: self.channels.clone(),
-                dense: self.dense,
-                dropout: self.dropout,
+        match self {
+            Self::ConvStack(model) => Architecture::ConvStack(ConvStackConfig {
+                input_size: model.input_size,
+                channels: model.channels.clone(),
+                dense: model.dense,
+                dropout: model.dropout,
                 num_classes,
             }),
-            ModelKind::Layers => Architecture::Layers(LayersConfig {
-                input_size: self.input_size,
-                conv: self.conv.clone(),
-                hidden: self.hidden.clone(),
-                dropout: self.dropout,
+            Self::Layers(model) => Architecture::Layers(LayersConfig {
+                input_size: model.input_size,
+                conv: model.conv.clone(),
+                hidden: model.hidden.clone(),
+                dropout: model.dropout,
                 num_classes,
             }),
-            ModelKind::EfficientnetLite0 => {
+            Self::EfficientnetLite0(model) => {
                 Architecture::EfficientNetLite0(EfficientNetLite0Config {
-                    input_size: self.input_size,
+                    input_size: model.input_size,
                     num_classes,
-                    dropout: self.dropout,
-                    style_statistics: self.style_statistics,
+                    dropout: model.dropout,
+                    style_statistics: model.style_statistics,
                 })
             }
         }
+    }
+
+    /// Side of the square input, in pixels.
+    pub fn input_size(&self) -> usize {
+        match self {
+            Self::ConvStack(model) => model.input_size,
+            Self::Layers(model) => model.input_size,
+            Self::EfficientnetLite0(model) => model.input_size,
+        }
+    }
+
+    /// The pretrained backbone's settings, for the kind that has one.
+    pub fn backbone(&self) -> Option<&EfficientNetModel> {
+        match self {
+            Self::EfficientnetLite0(model) => Some(model),
+            _ => None,
+        }
+    }
+
+    /// How many backbone blocks learn (0 for the kinds without a backbone, which train whole).
+    pub fn train_blocks(&self) -> usize {
+        self.backbone().map_or(0, |model| model.train_blocks)
+    }
+
+    /// The command line's `--input-size`, `--dense` and `--dropout` on top of the recipe; a flag
+    /// this kind has no such setting for is an error that says which kind takes it.
+    pub fn override_with(
+        &mut self,
+        input_size: Option<usize>,
+        dense: Option<usize>,
+        dropout: Option<f64>,
+    ) -> anyhow::Result<()> {
+        let (size, rate) = match self {
+            Self::ConvStack(model) => {
+                model.dense = dense.unwrap_or(model.dense);
+                (&mut model.input_size, &mut model.dropout)
+            }
+            Self::Layers(model) => (&mut model.input_size, &mut model.dropout),
+            Self::EfficientnetLite0(model) => (&mut model.input_size, &mut model.dropout),
+        };
+        *size = input_size.unwrap_or(*size);
+        *rate = dropout.unwrap_or(*rate);
+        if dense.is_some() && !matches!(self, Self::ConvStack(_)) {
+            bail!(
+                "--dense sets the hidden layer of kind = \"conv-stack\"; this recipe's [model] is another kind"
+            );
+        }
+        Ok(())
     }
 }
 
@@ -291,10 +380,14 @@ impl RunConfig {
     pub fn from_file(path: &Path) -> anyhow::Result<Self> {
         let text = fs::read_to_string(path)
             .with_context(|| format!("cannot read the config {}", path.display()))?;
-        toml::from_str(&text).map_err(|error| {
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Parses a recipe's text; `origin` says where it came from in the error.
+    pub fn from_toml(text: &str, origin: &str) -> anyhow::Result<Self> {
+        toml::from_str(text).map_err(|error| {
             anyhow::anyhow!(
-                "{} is not a valid veil-train config: {}\n(the shipped recipes in recipes/ list every key)",
-                path.display(),
+                "{origin} is not a valid veil-train config: {}\n(the shipped recipes in recipes/ list every key)",
                 error.to_string().trim_end()
             )
         })
@@ -334,30 +427,13 @@ impl RunConfig {
                 self.dataset.split
             );
         }
-        match self.model.kind {
-            ModelKind::Layers if self.model.conv.is_empty() => bail!(
+        match &self.model {
+            ModelConfig::Layers(model) if model.conv.is_empty() => bail!(
                 "model.kind = \"layers\" needs its conv layers: add [[model.conv]] tables (channels, kernel, stride, pool, dropout)"
             ),
-            ModelKind::ConvStack
-                if !self.model.conv.is_empty() || !self.model.hidden.is_empty() =>
-            {
-                bail!(
-                    "[[model.conv]] and model.hidden describe a `layers` network: add kind = \"layers\" to [model] (the conv stack takes channels and dense)"
-                )
-            }
-            ModelKind::EfficientnetLite0
-                if !self.model.conv.is_empty() || !self.model.hidden.is_empty() =>
-            {
-                bail!(
-                    "[[model.conv]] and model.hidden describe a `layers` network; efficientnet-lite0 has its own layers and takes pretrained and train_blocks"
-                )
-            }
-            ModelKind::EfficientnetLite0 if self.model.train_blocks > 16 => bail!(
+            ModelConfig::EfficientnetLite0(model) if model.train_blocks > 16 => bail!(
                 "model.train_blocks = {}: EfficientNet-Lite0 has 16 blocks (0 trains only the new classifier)",
-                self.model.train_blocks
-            ),
-            ModelKind::ConvStack | ModelKind::Layers if self.model.style_statistics => bail!(
-                "model.style_statistics reads a pretrained backbone's stages: it needs kind = \"efficientnet-lite0\""
+                model.train_blocks
             ),
             _ => {}
         }
@@ -469,18 +545,50 @@ mod tests {
     }
 
     #[test]
-    fn style_statistics_need_the_pretrained_backbone() {
+    fn a_key_of_another_kind_of_network_is_named() {
         let text = "flag = [\"show\"]\ndata = \"d\"\n[model]\nstyle_statistics = true\n";
-        let message = parse("style", text)
-            .unwrap()
-            .validate()
-            .unwrap_err()
-            .to_string();
-        assert!(message.contains("efficientnet-lite0"), "{message}");
+        for kind in ["conv-stack", "layers"] {
+            let message = parse("style", &format!("{text}kind = \"{kind}\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(message.contains("style_statistics"), "{message}");
+        }
+        let message = parse(
+            "hidden",
+            "[model]\nkind = \"efficientnet-lite0\"\nhidden = [64]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(message.contains("hidden"), "{message}");
         let backbone = parse(
             "style-backbone",
             &format!("{text}kind = \"efficientnet-lite0\"\n"),
         );
         backbone.unwrap().validate().unwrap();
+    }
+
+    #[test]
+    fn a_model_without_a_kind_lists_the_kinds() {
+        let message = parse("no-kind", "[model]\ninput_size = 32\n")
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("kind"), "{message}");
+    }
+
+    #[test]
+    fn dense_from_the_command_line_applies_to_the_conv_stack_only() {
+        let mut stack = ModelConfig::default();
+        stack.override_with(Some(48), Some(32), None).unwrap();
+        assert_eq!(stack.input_size(), 48);
+        assert!(matches!(
+            stack,
+            ModelConfig::ConvStack(ConvStackModel { dense: 32, .. })
+        ));
+        let mut backbone = ModelConfig::EfficientnetLite0(EfficientNetModel::default());
+        let message = backbone
+            .override_with(None, Some(32), None)
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("conv-stack"), "{message}");
     }
 }

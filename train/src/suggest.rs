@@ -18,9 +18,7 @@ use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
 use tokenizers::Tokenizer;
 use tokenizers::utils::truncation::{TruncationParams, TruncationStrategy};
 
-use crate::concept::{imagenet_labels, synonyms};
-use crate::device;
-use crate::pretrained::IMAGENET_NAMES;
+use crate::concept::synonyms;
 
 /// Where `cargo xtask setup` puts all-MiniLM-L6-v2's `model.safetensors` and `tokenizer.json`.
 pub const MINILM_DIR: &str = "target/veil/backbones/minilm";
@@ -30,21 +28,6 @@ const VOCABULARY: usize = 30_522;
 const POSITIONS: usize = 512;
 /// sentence-transformers truncates this model's input at 256 tokens.
 const MAX_TOKENS: usize = 256;
-
-#[derive(clap::Args)]
-pub struct SuggestArgs {
-    /// What to avoid, in words ("game of thrones").
-    keyword: String,
-    /// How many classes to suggest.
-    #[arg(long, default_value_t = 12)]
-    top: usize,
-    #[arg(long, default_value = MINILM_DIR)]
-    minilm: PathBuf,
-    #[arg(long, default_value = IMAGENET_NAMES)]
-    imagenet_names: PathBuf,
-    #[arg(long, value_enum, default_value_t = crate::BackendArg::Cpu)]
-    backend: crate::BackendArg,
-}
 
 /// all-MiniLM-L6-v2: BERT with 6 layers of width 384.
 #[derive(Module, Debug)]
@@ -254,37 +237,13 @@ pub fn suggest(
     Ok(nearest)
 }
 
-pub fn run(args: SuggestArgs) -> anyhow::Result<()> {
-    let labels = imagenet_labels(&args.imagenet_names)?;
-    let device = device(args.backend)?;
-    let model = SentenceModel::load(&args.minilm, &device)?;
-    let suggestions = suggest(&model, &args.keyword, &labels, args.top)?;
-    println!(
-        "ImageNet classes nearest {:?} (cosine similarity of all-MiniLM-L6-v2 embeddings):",
-        args.keyword
-    );
-    for suggestion in &suggestions {
-        println!(
-            "  {:.3}  {}  ({})",
-            suggestion.similarity, suggestion.synonym, suggestion.label
-        );
-    }
-    let classes: Vec<&str> = suggestions.iter().map(|s| s.synonym.as_str()).collect();
-    println!(
-        "keep the ones that fit, then: veil-train concept --name {:?} --keyword {:?} --classes {:?} --data DATA --flag CLASS --out PACK.veilpack",
-        args.keyword,
-        args.keyword,
-        classes.join(",")
-    );
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use serde::Deserialize;
 
     use super::*;
-    use crate::pretrained::fetched;
+    use crate::concept::imagenet_labels;
+    use crate::pretrained::{IMAGENET_NAMES, fetched};
 
     /// The package's own embeddings (`cargo xtask minilm-reference`).
     #[derive(Deserialize)]

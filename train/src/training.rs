@@ -13,8 +13,6 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
-use veil_core::classify::read_rows;
 use veil_core::efficientnet::EfficientNetLite0;
 use veil_core::{Architecture, Cnn, Output, preprocess};
 
@@ -22,22 +20,16 @@ use crate::augment::{AugmentConfig, Transform};
 use crate::checkpoint::{Checkpoints, State};
 use crate::config::{Balance, RunConfig};
 use crate::data::Example;
+use crate::epoch_log::EpochMetrics;
+use crate::inference::{argmax, images_of, probabilities, rows_in_batches};
 use crate::schedule::{Improvement, Schedule, optimizer};
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EpochMetrics {
-    pub epoch: usize,
-    pub train_loss: f32,
-    pub validation_loss: f32,
-    pub validation_accuracy: f32,
-}
 
 pub struct Trained {
     /// The model of the epoch with the lowest validation loss, in inference mode.
     pub model: Cnn,
     pub best: EpochMetrics,
-    /// `log.csv`: one line per epoch, resumed epochs included.
-    pub log: String,
+    /// `log.csv`: one row per epoch, resumed epochs included.
+    pub log: Vec<EpochMetrics>,
 }
 
 pub fn train(
@@ -81,7 +73,7 @@ pub fn train(
                 );
                 schedule.restore(state.schedule);
                 // Which parameters learn is the recipe's, not the checkpoint's.
-                let model = resumed.model.freeze_backbone(config.model.train_blocks);
+                let model = resumed.model.freeze_backbone(config.model.train_blocks());
                 let best = resumed
                     .best_model
                     .map(|model| model.valid())
@@ -100,12 +92,11 @@ pub fn train(
                 device.seed(config.seed);
                 (
                     initial_model(config, architecture, &device)?
-                        .freeze_backbone(config.model.train_blocks),
+                        .freeze_backbone(config.model.train_blocks()),
                     optimizer(&config.optimizer),
                     Improvement::default(),
                     None,
-                    "epoch,learning_rate,train_loss,validation_loss,validation_accuracy\n"
-                        .to_string(),
+                    Vec::new(),
                     1,
                     false,
                 )
@@ -118,7 +109,7 @@ pub fn train(
         &device,
     );
     let cache = match model.valid().backbone() {
-        Some(backbone) if config.model.train_blocks == 0 => Some(FeatureCache::compute(
+        Some(backbone) if config.model.train_blocks() == 0 => Some(FeatureCache::compute(
             backbone,
             train,
             validation,
@@ -212,18 +203,12 @@ pub fn train(
         let (validation_loss, validation_accuracy) = loss_and_accuracy(&rows, validation, output);
         let metrics = EpochMetrics {
             epoch,
+            learning_rate,
             train_loss: (loss_sum / seen.max(1) as f64) as f32,
             validation_loss,
             validation_accuracy,
         };
-        log.push_str(&format!(
-            "{},{:e},{:.5},{:.5},{:.4}\n",
-            epoch,
-            learning_rate,
-            metrics.train_loss,
-            metrics.validation_loss,
-            metrics.validation_accuracy
-        ));
+        log.push(metrics.clone());
         eprintln!(
             "epoch {epoch}/{epochs}: learning rate {learning_rate:.2e}, train loss {:.4}, validation loss {:.4}, validation accuracy {:.1}%",
             metrics.train_loss,
@@ -267,9 +252,9 @@ fn initial_model(
     architecture: &Architecture,
     device: &Device,
 ) -> anyhow::Result<Cnn> {
-    match architecture {
-        Architecture::EfficientNetLite0(net) => {
-            crate::pretrained::efficientnet_lite0(&config.model.pretrained, net, device)
+    match (architecture, config.model.backbone()) {
+        (Architecture::EfficientNetLite0(net), Some(backbone)) => {
+            crate::pretrained::efficientnet_lite0(&backbone.pretrained, net, device)
         }
         _ => Ok(architecture.init(device)),
     }
@@ -384,40 +369,6 @@ fn class_weights(train: &[Example], classes: usize) -> Vec<f32> {
         .collect()
 }
 
-/// Label probabilities for `examples`, in batches, on `model`'s device.
-pub fn probabilities(
-    model: &Cnn,
-    examples: &[Example],
-    size: usize,
-    output: Output,
-    batch_size: usize,
-    device: &Device,
-) -> anyhow::Result<Vec<Vec<f32>>> {
-    rows_in_batches(examples, batch_size, |chunk| {
-        model.probabilities(images_of(chunk, size, device), output)
-    })
-}
-
-/// `compute` on `items` a batch at a time, each batch's `[batch, columns]` result read back as
-/// one row per item.
-fn rows_in_batches<T>(
-    items: &[T],
-    batch_size: usize,
-    mut compute: impl FnMut(&[T]) -> Tensor<2>,
-) -> anyhow::Result<Vec<Vec<f32>>> {
-    let mut rows = Vec::with_capacity(items.len());
-    for chunk in items.chunks(batch_size) {
-        rows.extend(pollster::block_on(read_rows(compute(chunk)))?);
-    }
-    Ok(rows)
-}
-
-/// The network input for a batch of examples.
-fn images_of(examples: &[Example], size: usize, device: &Device) -> Tensor<4> {
-    let inputs: Vec<Vec<f32>> = examples.iter().map(|e| e.input.clone()).collect();
-    preprocess::batch(&inputs, size, device)
-}
-
 /// Validation loss and accuracy: cross-entropy and the share of images whose most probable
 /// label is right, or for multi-label data binary cross-entropy and the share of (image,
 /// label) decisions at 0.5 that are right (seed S1's "accuracy", 1 − Hamming loss).
@@ -523,13 +474,6 @@ impl Objective {
             _ => unreachable!("targets are made by the same objective"),
         }
     }
-}
-
-pub fn argmax(row: &[f32]) -> usize {
-    row.iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .map_or(0, |(index, _)| index)
 }
 
 pub fn labels(classes: impl Iterator<Item = usize>, device: &Device) -> Tensor<1, Int> {

@@ -342,7 +342,7 @@ fn a_recipe_file_trains_and_is_kept_in_the_run_folder() {
         &recipe,
         format!(
             "name = \"Stripes\"\ndata = {:?}\nflag = [\"vertical\"]\n\
-             [model]\ninput_size = 32\ndense = 16\n\
+             [model]\nkind = \"conv-stack\"\ninput_size = 32\ndense = 16\n\
              [training]\nepochs = 3\nbatch_size = 8\n\
              [optimizer]\nkind = \"sgd\"\nlearning_rate = 0.05\n\
              [schedule]\nkind = \"cosine\"\nmin_lr = 0.0001\n\
@@ -487,7 +487,7 @@ fn a_run_killed_mid_epoch_resumes_and_ends_as_if_never_killed() {
     fs::write(
         &recipe,
         format!(
-            "data = {:?}\nflag = [\"vertical\"]\n[model]\ninput_size = 48\ndense = 32\n\
+            "data = {:?}\nflag = [\"vertical\"]\n[model]\nkind = \"conv-stack\"\ninput_size = 48\ndense = 32\n\
              [training]\nepochs = 20\nbatch_size = 4\n[early_stopping]\npatience = 0\n",
             arg(&data)
         ),
@@ -630,7 +630,7 @@ fn a_folder_of_class_folders_is_split_here_and_near_duplicates_are_dropped() {
     fs::write(
         &recipe,
         "flag = [\"vertical\"]\n[dataset]\nsplit = [0.6, 0.2, 0.2]\ndedup_distance = 2\n\
-         [model]\ninput_size = 32\ndense = 16\n[training]\nepochs = 2\nbatch_size = 4\n",
+         [model]\nkind = \"conv-stack\"\ninput_size = 32\ndense = 16\n[training]\nepochs = 2\nbatch_size = 4\n",
     )
     .unwrap();
     let out = dir.join("run");
@@ -890,7 +890,7 @@ fn multi_label_recipe(dir: &Path, data: &Path, balance: &str) -> PathBuf {
         &recipe,
         format!(
             "data = {:?}\nflag = [\"vertical\"]\n[dataset]\nlabels = \"labels.csv\"\n\
-             [model]\ninput_size = 32\ndense = 32\n\
+             [model]\nkind = \"conv-stack\"\ninput_size = 32\ndense = 32\n\
              [training]\nepochs = 12\nbatch_size = 8\nbalance = \"{balance}\"\n\
              [early_stopping]\npatience = 0\n",
             arg(data)

@@ -26,7 +26,9 @@ pub struct OperatingPoints {
     pub relaxed: f32,
 }
 
+/// The extension's strictness setting: which of a pack's three thresholds it judges by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Strictness {
     Strict,
@@ -35,18 +37,36 @@ pub enum Strictness {
     Relaxed,
 }
 
+impl Strictness {
+    /// Every setting, strictest first: the order tables and summaries list them in.
+    pub const ALL: [Self; 3] = [Self::Strict, Self::Balanced, Self::Relaxed];
+
+    /// The name settings, flags and JSON use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Strict => "strict",
+            Self::Balanced => "balanced",
+            Self::Relaxed => "relaxed",
+        }
+    }
+}
+
+impl std::fmt::Display for Strictness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
 impl std::str::FromStr for Strictness {
     type Err = String;
 
     fn from_str(name: &str) -> Result<Self, String> {
-        match name {
-            "strict" => Ok(Self::Strict),
-            "balanced" => Ok(Self::Balanced),
-            "relaxed" => Ok(Self::Relaxed),
-            other => Err(format!(
-                "unknown strictness {other:?}: use \"strict\", \"balanced\" or \"relaxed\""
-            )),
-        }
+        Self::ALL
+            .into_iter()
+            .find(|strictness| strictness.name() == name)
+            .ok_or_else(|| {
+                format!("unknown strictness {name:?}: use \"strict\", \"balanced\" or \"relaxed\"")
+            })
     }
 }
 

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::model::{Architecture, Cnn, Output};
-use crate::operating_points::OperatingPoints;
+use crate::operating_points::{OperatingPoints, Strictness};
 use crate::quality::Quality;
 
 pub const MAGIC: &[u8; 8] = b"VEILPACK";
@@ -71,8 +71,15 @@ pub struct TrainingSummary {
     pub epochs: usize,
     pub train_images: usize,
     pub validation_images: usize,
-    pub validation_accuracy: f32,
-    pub validation_loss: f32,
+    /// Share of validation images whose most probable label is right, for the epoch kept; none
+    /// for a pack nothing was trained for (a concept pack).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_accuracy: Option<f32>,
+    /// Mean cross-entropy of the validation images' labels (binary, per label, for multi-label
+    /// packs), for the epoch kept; none where
+    /// nothing was trained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_loss: Option<f32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,11 +132,8 @@ impl PackMetadata {
             ));
         }
         let points = self.operating_points;
-        for (name, value) in [
-            ("strict", points.strict),
-            ("balanced", points.balanced),
-            ("relaxed", points.relaxed),
-        ] {
+        for name in Strictness::ALL {
+            let value = points.threshold(name);
             if !(0.0..=1.0).contains(&value) {
                 return Err(format!(
                     "operating point {name} = {value} is not a probability"

@@ -23,8 +23,20 @@ pub struct RocPoint {
 
 impl RocPoint {
     pub fn f1(&self) -> f64 {
-        2.0 * self.precision * self.recall / (self.precision + self.recall).max(f64::MIN_POSITIVE)
+        f1(self.precision, self.recall)
     }
+}
+
+/// `part / whole`, and 0 where `whole` is 0: the one convention for every precision, recall,
+/// rate and F1 Veil reports (scikit-learn's `zero_division=0`), so that a threshold that flags
+/// nothing has precision 0, and a class nobody predicted scores 0.
+pub fn share(part: f64, whole: f64) -> f64 {
+    if whole == 0.0 { 0.0 } else { part / whole }
+}
+
+/// The harmonic mean of precision and recall (0 where both are 0).
+pub fn f1(precision: f64, recall: f64) -> f64 {
+    share(2.0 * precision * recall, precision + recall)
 }
 
 /// One point per distinct score, highest first (so recall and false-positive rate only grow
@@ -56,9 +68,12 @@ pub fn roc(scored: &[(f32, bool)]) -> Vec<RocPoint> {
             // (a validation image, or the same picture re-encoded) must not flip with the last
             // bits of float rounding that differ between backends.
             threshold: score / 2.0 + next_lower / 2.0,
-            recall: true_positives as f64 / positives as f64,
-            false_positive_rate: false_positives as f64 / negatives as f64,
-            precision: true_positives as f64 / (true_positives + false_positives) as f64,
+            recall: share(true_positives as f64, positives as f64),
+            false_positive_rate: share(false_positives as f64, negatives as f64),
+            precision: share(
+                true_positives as f64,
+                (true_positives + false_positives) as f64,
+            ),
         });
     }
     points
@@ -125,6 +140,15 @@ impl SourceQuality {
 }
 
 impl Quality {
+    /// What the operating point of `strictness` did on these images.
+    pub fn at(&self, strictness: Strictness) -> &RocPoint {
+        match strictness {
+            Strictness::Strict => &self.strict,
+            Strictness::Balanced => &self.balanced,
+            Strictness::Relaxed => &self.relaxed,
+        }
+    }
+
     /// `scored` holds each image's flagged probability and whether it should be flagged. None
     /// unless both kinds of image are present.
     pub fn measure(split: &str, scored: &[(f32, bool)], points: &OperatingPoints) -> Option<Self> {
@@ -186,13 +210,9 @@ fn at_threshold(scored: &[(f32, bool)], threshold: f32) -> RocPoint {
     let (hits, false_alarms) = (count(true, true), count(false, true));
     RocPoint {
         threshold,
-        recall: hits / (hits + count(true, false)).max(1.0),
-        false_positive_rate: false_alarms / (false_alarms + count(false, false)).max(1.0),
-        precision: if hits + false_alarms > 0.0 {
-            hits / (hits + false_alarms)
-        } else {
-            1.0
-        },
+        recall: share(hits, hits + count(true, false)),
+        false_positive_rate: share(false_alarms, false_alarms + count(false, false)),
+        precision: share(hits, hits + false_alarms),
     }
 }
 
