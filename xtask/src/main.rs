@@ -6,6 +6,7 @@ mod dataset;
 mod extension;
 mod fashion;
 mod feed;
+mod fresh;
 mod setup;
 mod shell;
 mod wasm;
@@ -17,7 +18,10 @@ use anyhow::{Context, bail};
 
 use crate::shell::{cargo, run};
 
-const USAGE: &str = "usage: cargo xtask <task>
+const USAGE: &str = "usage: cargo xtask <task> [--force]
+
+Every step skips work whose inputs (sources, recipe, data manifest, tool versions) are unchanged
+since it last succeeded, and says so; --force redoes it.
 
   demo    install what is missing, assemble the default dataset, train the default filter,
           build the wasm module and serve the playground on http://127.0.0.1:8787
@@ -50,6 +54,9 @@ const SERVE_PORT: u16 = 8787;
 
 fn main() {
     let task = std::env::args().nth(1).unwrap_or_default();
+    if std::env::args().skip(2).any(|arg| arg == "--force") {
+        fresh::force();
+    }
     let result = match task.as_str() {
         "demo" => demo(),
         "test" => test(),
@@ -66,7 +73,7 @@ fn main() {
         "extension" => setup::all().and_then(|()| build_page()).map(drop),
         "serve" => serve(),
         "bench" => bench(),
-        "bench-train" => bench_train(&std::env::args().skip(2).collect::<Vec<_>>()),
+        "bench-train" => bench_train(&task_args()),
         "backbone-reference" => backbone_reference(),
         "minilm-reference" => minilm_reference(),
         _ => {
@@ -78,6 +85,14 @@ fn main() {
         eprintln!("xtask {task}: error: {error:#}");
         std::process::exit(1);
     }
+}
+
+/// What follows the task on the command line, less `--force`.
+fn task_args() -> Vec<String> {
+    std::env::args()
+        .skip(2)
+        .filter(|arg| arg != "--force")
+        .collect()
 }
 
 /// The repository root (xtask lives one level below it).
@@ -97,6 +112,9 @@ pub fn target_dir() -> PathBuf {
 pub fn work_dir() -> PathBuf {
     root().join("target").join("veil")
 }
+
+/// The default pack's recipe, relative to the root.
+const DEFAULT_RECIPE: &str = "recipes/default.toml";
 
 fn default_run_dir() -> PathBuf {
     work_dir().join("runs").join("default")
@@ -290,29 +308,45 @@ fn test() -> anyhow::Result<()> {
     )
 }
 
-/// Trains the default pack into `target/veil/runs/default` and returns the pack's path.
+/// Trains the default pack into `target/veil/runs/default` and returns the pack's path. Training
+/// is deterministic, so the pack is only retrained when the recipe, the data, the backbone or
+/// the trainer changed.
 fn train_default() -> anyhow::Result<PathBuf> {
     let data = dataset::assemble()?;
     // The default pack is a new head on the pretrained backbone.
     backbone::fetch()?;
     let run_dir = default_run_dir();
-    let data_arg = data.display().to_string();
-    let out_arg = run_dir.display().to_string();
-    run(
-        &veil_train().display().to_string(),
-        &[
-            "train",
-            "--config",
-            "recipes/default.toml",
-            "--data",
-            &data_arg,
-            "--out",
-            &out_arg,
-            "--overwrite",
-        ],
-        &root(),
+    let pack = run_dir.join("filter.veilpack");
+    let recipe = root().join(DEFAULT_RECIPE);
+    let inputs = fresh::Inputs::new()
+        .file(&recipe)?
+        .file(&data.join("manifest.tsv"))?
+        .file(&backbone::weights())?
+        .file(&veil_train())?;
+    fresh::step(
+        "train-default",
+        inputs,
+        &[&pack, &run_dir.join("report.html")],
+        || {
+            let data_arg = data.display().to_string();
+            let out_arg = run_dir.display().to_string();
+            run(
+                &veil_train().display().to_string(),
+                &[
+                    "train",
+                    "--config",
+                    DEFAULT_RECIPE,
+                    "--data",
+                    &data_arg,
+                    "--out",
+                    &out_arg,
+                    "--overwrite",
+                ],
+                &root(),
+            )
+        },
     )?;
-    Ok(run_dir.join("filter.veilpack"))
+    Ok(pack)
 }
 
 /// Copies the pack where the playground page fetches it.
@@ -341,16 +375,22 @@ fn parity_predictions(pack: &Path) -> anyhow::Result<()> {
 /// `veil-train predict --json` on `images` (balanced strictness, the browser's default) into
 /// `target/veil/<file>`: what the browser tests expect.
 fn native_predictions(pack: &Path, images: &[PathBuf], file: &str) -> anyhow::Result<()> {
-    let pack_arg = pack.display().to_string();
-    let mut args: Vec<String> = ["predict", "--json", "--pack", &pack_arg]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    args.extend(images.iter().map(|p| p.display().to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let output = shell::output(&veil_train().display().to_string(), &args, &root())?;
     let out = work_dir().join(file);
-    fs::write(&out, output).with_context(|| format!("cannot write {}", out.display()))?;
+    let inputs = fresh::Inputs::new()
+        .file(pack)?
+        .file(&veil_train())?
+        .files(images)?;
+    fresh::step(file, inputs, &[&out], || {
+        let pack_arg = pack.display().to_string();
+        let mut args: Vec<String> = ["predict", "--json", "--pack", &pack_arg]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.extend(images.iter().map(|p| p.display().to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = shell::output(&veil_train().display().to_string(), &args, &root())?;
+        fs::write(&out, output).with_context(|| format!("cannot write {}", out.display()))
+    })?;
     Ok(())
 }
 
