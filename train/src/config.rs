@@ -74,6 +74,8 @@ pub struct DatasetConfig {
     /// are split here by `split`; each may carry any number of labels (sigmoid outputs,
     /// binary cross-entropy).
     pub labels: Option<PathBuf>,
+    /// What train, valid and test are made of: single files, or whole sources.
+    pub split_by: SplitBy,
 }
 
 impl Default for DatasetConfig {
@@ -82,8 +84,24 @@ impl Default for DatasetConfig {
             split: [0.7, 0.15, 0.15],
             dedup_distance: None,
             labels: None,
+            split_by: SplitBy::File,
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum SplitBy {
+    /// As the folders say (`train/`, `valid/`, `test/`), or by a seeded hash of each file's name.
+    #[default]
+    File,
+    /// Whole sources (the `source` or `package` column of the data folder's `manifest.tsv`),
+    /// whatever folder their files are in: validation and test then hold only sources that
+    /// training never saw, so the figures measure pictures unlike the training set's, not
+    /// siblings of it. Each class's sources go to test, then valid, in a seeded order, as long
+    /// as they fit in the split's share of the class's images (the smallest source where none
+    /// fits); a source larger than a share stays in training.
+    Source,
 }
 
 /// The network (`veil_core::Architecture` without the class count, which the dataset decides),
@@ -436,6 +454,11 @@ impl RunConfig {
                 model.train_blocks
             ),
             _ => {}
+        }
+        if self.dataset.labels.is_some() && self.dataset.split_by == SplitBy::Source {
+            bail!(
+                "dataset.split_by = \"source\" divides class folders by their manifest; a CSV of labels is split by file (split_by = \"file\")"
+            );
         }
         if self.dataset.labels.is_some() && self.training.balance == Balance::Upsample {
             bail!(

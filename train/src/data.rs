@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use veil_core::preprocess;
 
-use crate::config::DatasetConfig;
+use crate::config::{DatasetConfig, SplitBy};
 
 /// Image file endings the loader reads; anything else in a class folder is ignored.
 const IMAGE_ENDINGS: [&str; 6] = ["png", "jpg", "jpeg", "webp", "gif", "bmp"];
@@ -197,7 +197,22 @@ pub fn load_splits(
             });
             (classes, files, true)
         }
-        None => folder_files(data, options, seed)?,
+        None => {
+            let (classes, files, split_here) = folder_files(data, options, seed)?;
+            match options.split_by {
+                SplitBy::File => (classes, files, split_here),
+                SplitBy::Source => {
+                    let files = split_by_source(
+                        data,
+                        files.into_iter().flatten().collect(),
+                        &classes,
+                        options.split,
+                        seed,
+                    )?;
+                    (classes, files, true)
+                }
+            }
+        }
     };
     for (files, wanted) in files.iter_mut().zip(wanted) {
         if !wanted {
@@ -400,13 +415,9 @@ pub fn sources(data_dir: &Path, examples: &[Example]) -> Option<Vec<String>> {
             examples
                 .iter()
                 .map(|example| {
-                    let relative = example.path.strip_prefix(data_dir).unwrap_or(&example.path);
-                    let name = example.path.file_name().unwrap_or_default();
-                    [relative.as_os_str(), name]
-                        .iter()
-                        .find_map(|key| by_file.get(&*key.to_string_lossy()))
-                        .cloned()
-                        .unwrap_or_else(|| "(not in the manifest)".to_string())
+                    source_of(&by_file, data_dir, &example.path)
+                        .unwrap_or("(not in the manifest)")
+                        .to_string()
                 })
                 .collect(),
         ),
@@ -415,6 +426,110 @@ pub fn sources(data_dir: &Path, examples: &[Example]) -> Option<Vec<String>> {
             None
         }
     }
+}
+
+/// A file's source in the manifest, by its path below `data_dir` or else by its name.
+fn source_of<'a>(
+    by_file: &'a std::collections::HashMap<String, String>,
+    data_dir: &Path,
+    path: &Path,
+) -> Option<&'a str> {
+    let relative = path.strip_prefix(data_dir).unwrap_or(path);
+    let name = path.file_name().unwrap_or_default();
+    [relative.as_os_str(), name]
+        .iter()
+        .find_map(|key| by_file.get(&*key.to_string_lossy()))
+        .map(String::as_str)
+}
+
+/// `files` divided so that each source lies in one split (see [`SplitBy::Source`]).
+fn split_by_source(
+    data: &Path,
+    files: Vec<Labelled>,
+    classes: &[String],
+    shares: [f64; 3],
+    seed: u64,
+) -> anyhow::Result<SplitFiles> {
+    let manifest = data.join(MANIFEST);
+    let by_file = read_manifest(&manifest).with_context(|| {
+        format!(
+            "dataset.split_by = \"source\" reads each file's source from {}",
+            manifest.display()
+        )
+    })?;
+    // Per class, each source's files, sources in name order.
+    let mut by_class: Vec<std::collections::BTreeMap<String, Vec<Labelled>>> =
+        vec![Default::default(); classes.len()];
+    let mut unknown = Vec::new();
+    for (path, labels) in files {
+        match source_of(&by_file, data, &path) {
+            Some(source) => by_class[labels[0]]
+                .entry(source.to_string())
+                .or_default()
+                .push((path, labels)),
+            None => unknown.push(path),
+        }
+    }
+    if let Some(first) = unknown.first() {
+        bail!(
+            "{} of the dataset's files are not in {} (the first: {}); split_by = \"source\" needs every file's source",
+            unknown.len(),
+            manifest.display(),
+            first.display()
+        );
+    }
+    let mut split: SplitFiles = Default::default();
+    for (class, sources) in classes.iter().zip(by_class) {
+        let needed = 1 + usize::from(shares[1] > 0.0) + usize::from(shares[2] > 0.0);
+        if sources.len() < needed {
+            bail!(
+                "class {class:?} has {} source(s) in {}; split_by = \"source\" needs at least {needed} (one for each split), or use split_by = \"file\"",
+                sources.len(),
+                manifest.display()
+            );
+        }
+        let total: usize = sources.values().map(Vec::len).sum();
+        let mut order: Vec<([u8; 32], Vec<Labelled>)> = sources
+            .into_iter()
+            .map(|(source, files)| {
+                let key = Sha256::new()
+                    .chain_update(seed.to_le_bytes())
+                    .chain_update(source.as_bytes())
+                    .finalize()
+                    .into();
+                (key, files)
+            })
+            .collect();
+        order.sort_by(|a, b| a.0.cmp(&b.0));
+        // Test first, then valid: in the seeded order, each source that still fits in the split's
+        // share of the class's images, or the smallest one left if none does; always leaving a
+        // source for every split still to fill.
+        for (index, left_for_others) in [(2, 1 + usize::from(shares[1] > 0.0)), (1, 1)] {
+            if shares[index] == 0.0 {
+                continue;
+            }
+            let target = (shares[index] * total as f64).round() as usize;
+            let mut taken = 0;
+            let mut position = 0;
+            while position < order.len() && order.len() > left_for_others {
+                if taken + order[position].1.len() <= target {
+                    let (_, files) = order.remove(position);
+                    taken += files.len();
+                    split[index].extend(files);
+                } else {
+                    position += 1;
+                }
+            }
+            if taken == 0 && order.len() > left_for_others {
+                let smallest = (0..order.len())
+                    .min_by_key(|&i| order[i].1.len())
+                    .expect("sources are left");
+                split[index].extend(order.remove(smallest).1);
+            }
+        }
+        split[0].extend(order.into_iter().flat_map(|(_, files)| files));
+    }
+    Ok(split)
 }
 
 fn read_manifest(path: &Path) -> anyhow::Result<std::collections::HashMap<String, String>> {
@@ -456,6 +571,73 @@ mod tests {
         );
         let [other_train, ..] = split_by_hash(names(100), [0.7, 0.15, 0.15], 8);
         assert_ne!(train, other_train, "another seed draws another split");
+    }
+
+    #[test]
+    fn a_source_split_keeps_each_source_in_one_split_and_every_class_in_every_split() {
+        let dir = std::env::temp_dir().join(format!("veil-source-split-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        // Class 0 from five sources of 10 files each, class 1 from three of 20.
+        let mut manifest = String::from("file\tpackage\n");
+        let mut files = Vec::new();
+        for (class, sources, per_source) in [(0, 5, 10), (1, 3, 20)] {
+            for source in 0..sources {
+                for file in 0..per_source {
+                    let name = format!("c{class}-s{source}-{file}.png");
+                    manifest.push_str(&format!("{name}\tpackage-{class}-{source}\n"));
+                    files.push((dir.join(&name), vec![class]));
+                }
+            }
+        }
+        fs::write(dir.join(MANIFEST), manifest).unwrap();
+        let classes = ["a".to_string(), "b".to_string()];
+        let split = split_by_source(&dir, files.clone(), &classes, [0.7, 0.15, 0.15], 42).unwrap();
+        let source_of_file = |path: &Path| {
+            let name = path.file_name().unwrap().to_string_lossy();
+            name[..name.rfind('-').unwrap()].to_string()
+        };
+        let mut seen = std::collections::HashMap::new();
+        for (index, files) in split.iter().enumerate() {
+            for class in [0, 1] {
+                assert!(
+                    files.iter().any(|(_, labels)| labels[0] == class),
+                    "split {index} has class {class}"
+                );
+            }
+            for (path, _) in files {
+                let earlier = seen.insert(source_of_file(path), index);
+                assert!(
+                    earlier.is_none_or(|e| e == index),
+                    "{} is in two splits",
+                    path.display()
+                );
+            }
+        }
+        assert_eq!(split.iter().map(Vec::len).sum::<usize>(), files.len());
+        let mut reversed = files.clone();
+        reversed.reverse();
+        let again = split_by_source(&dir, reversed, &classes, [0.7, 0.15, 0.15], 42).unwrap();
+        let sorted = |split: &SplitFiles| {
+            split.clone().map(|mut files| {
+                files.sort();
+                files
+            })
+        };
+        assert_eq!(
+            sorted(&again),
+            sorted(&split),
+            "the order of the files does not matter"
+        );
+
+        let two_sources: Vec<Labelled> = files
+            .into_iter()
+            .filter(|(path, _)| source_of_file(path) != "c1-s2")
+            .collect();
+        let message = split_by_source(&dir, two_sources, &classes, [0.7, 0.15, 0.15], 42)
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("\"b\" has 2 source(s)"), "{message}");
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -12,7 +12,7 @@ use veil_core::{FilterPack, OperatingPoints, Output, PackMetadata};
 
 use crate::calibrate::{self, Calibrated, HeldOut};
 use crate::checkpoint::Checkpoints;
-use crate::config::RunConfig;
+use crate::config::{RunConfig, SplitBy};
 use crate::data::{self, Example, Split};
 use crate::files::write_file;
 use crate::inference::argmax;
@@ -217,7 +217,12 @@ pub fn train_pack(
 
 /// What the dataset holds, split by split, as the run starts.
 fn describe_dataset(config: &RunConfig, data_dir: &Path, dataset: &data::Dataset) {
-    if let Some(labels) = &config.dataset.labels {
+    if config.dataset.split_by == SplitBy::Source {
+        eprintln!(
+            "split by source ({}): validation and test hold only sources training never sees",
+            data_dir.join(data::MANIFEST).display()
+        );
+    } else if let Some(labels) = &config.dataset.labels {
         eprintln!(
             "multi-label: {} lists the images; split them {:?} (train, valid, test) by seed {}",
             data_dir.join(labels).display(),
@@ -255,6 +260,17 @@ fn describe_dataset(config: &RunConfig, data_dir: &Path, dataset: &data::Dataset
             split.examples.len(),
             per_class.join(", ")
         );
+        if config.dataset.split_by == SplitBy::Source && name != "train" {
+            let sources: std::collections::BTreeSet<String> =
+                data::sources(data_dir, &split.examples)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect();
+            eprintln!(
+                "  sources: {}",
+                sources.into_iter().collect::<Vec<_>>().join(", ")
+            );
+        }
         for (path, reason) in &split.skipped {
             eprintln!("  skipped {}: {reason}", path.display());
         }

@@ -4,7 +4,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use veil_train::config::RunConfig;
+use veil_train::config::{RunConfig, SplitBy};
 use veil_train::describe;
 use veil_train::device::{Backend, device};
 use veil_train::files::refuse_to_replace;
@@ -54,6 +54,10 @@ pub struct TrainArgs {
     dropout: Option<f64>,
     #[arg(long)]
     seed: Option<u64>,
+    /// Divide the dataset by file or by whole source (the dataset's manifest.tsv), overriding
+    /// the recipe's `dataset.split_by`.
+    #[arg(long, value_enum)]
+    split_by: Option<SplitBy>,
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     backend: Backend,
 }
@@ -91,6 +95,7 @@ impl TrainArgs {
             .model
             .override_with(self.input_size, self.dense, self.dropout)?;
         config.seed = self.seed.unwrap_or(config.seed);
+        config.dataset.split_by = self.split_by.unwrap_or(config.dataset.split_by);
         config.validate()?;
         Ok(config)
     }
