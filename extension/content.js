@@ -267,7 +267,8 @@
       const url = urlOf.get(target);
       revealed.add(url);
       setState(target, "revealed");
-      ask("label", { url, label: "revealed" }).catch(() => {});
+      // On this page only: peeking at a spoiler says nothing about whether it is one.
+      ask("revealed", {}).catch(() => {});
     }
     reportCount();
   }

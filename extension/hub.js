@@ -28,9 +28,16 @@ export function startHub(callJudge) {
   async function labels() {
     return (await chrome.storage.local.get("labels")).labels ?? {};
   }
+  // Revealing an image used to be stored as a label, which then counted as "not a spoiler":
+  // peeking at a spoiler taught Veil it was none. It is not a label; such entries are dropped.
+  const migrated = labels().then(async (all) => {
+    const kept = Object.fromEntries(Object.entries(all).filter(([, label]) => label !== "revealed"));
+    if (Object.keys(kept).length < Object.keys(all).length) await chrome.storage.local.set({ labels: kept });
+  });
 
   async function judge(urls) {
     const current = await settings();
+    await migrated;
     const userLabels = await labels();
     const map = await cache();
     const packs = await callJudge("activePacks", current.keywords);
@@ -40,7 +47,7 @@ export function startHub(callJudge) {
     for (const url of urls) {
       const label = userLabels[url];
       if (label === "hide") results[url] = { flagged: true, reason: "you hid images like this" };
-      else if (label === "show" || label === "revealed") results[url] = { flagged: false, reason: "you marked it safe" };
+      else if (label === "show") results[url] = { flagged: false, reason: "you marked it not a spoiler" };
       else if (!packs.length) results[url] = { flagged: false, reason: "no filter is on" };
       else if (map.has(cacheKey(version, current.strictness, url))) results[url] = map.get(cacheKey(version, current.strictness, url));
       else unknown.push(url);
@@ -91,10 +98,14 @@ export function startHub(callJudge) {
       all[url] = label;
       await chrome.storage.local.set({ labels: all });
     },
+    revealed: async () => {
+      const { totalRevealed = 0 } = await chrome.storage.local.get("totalRevealed");
+      await chrome.storage.local.set({ totalRevealed: totalRevealed + 1 });
+    },
     stats: async ({ tabId }) => {
       const frames = tabCounts.get(tabId) ?? new Map();
-      const { totalHidden = 0 } = await chrome.storage.local.get("totalHidden");
-      return { page: [...frames.values()].reduce((a, b) => a + b, 0), total: totalHidden };
+      const { totalHidden = 0, totalRevealed = 0 } = await chrome.storage.local.get(["totalHidden", "totalRevealed"]);
+      return { page: [...frames.values()].reduce((a, b) => a + b, 0), total: totalHidden, revealed: totalRevealed };
     },
     packs: async () => callJudge("listPacks", (await settings()).keywords),
     packsChanged: async () => {

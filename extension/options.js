@@ -122,7 +122,7 @@ async function renderLabels() {
 // One line per image: the veil-train class folder it belongs in, then its URL.
 $("export").onclick = async () => {
   const labels = await renderLabels();
-  const folder = { hide: "flagged", show: "safe", revealed: "safe" };
+  const folder = { hide: "flagged", show: "safe" };
   const lines = Object.entries(labels).map(([url, label]) => `${folder[label]}\t${url}`);
   const blob = new Blob([`class\turl\n${lines.join("\n")}\n`], { type: "text/tab-separated-values" });
   const link = Object.assign(document.createElement("a"), { href: URL.createObjectURL(blob), download: "veil-labels.tsv" });

@@ -67,8 +67,8 @@ $("site").onchange = () =>
   });
 
 async function showCounts() {
-  const { page, total } = await ask("stats", { tabId: tab?.id });
-  $("counts").textContent = `Hidden on this page: ${page} · in total: ${total}`;
+  const { page, total, revealed } = await ask("stats", { tabId: tab?.id });
+  $("counts").textContent = `Hidden on this page: ${page} · in total: ${total} · revealed by you: ${revealed}`;
 }
 render();
 showCounts().catch(() => {});
