@@ -25,6 +25,8 @@
       : "visibility: visible !important; filter: blur(32px) grayscale(0.5) !important; cursor: pointer !important;"} }
     [${POST}=hidden] { filter: blur(10px) !important; cursor: pointer !important; user-select: none !important; }`;
 
+  // Until the hub answers (and for ever if it never does) the page fails closed: every candidate
+  // hidden, anything that cannot be judged in time covered. The user's settings replace this.
   let settings = { enabled: true, effect: "blur", failClosed: true, timeoutMs: 20000, disabledSites: [] };
   const styles = new Map(); // root (document or shadow root) -> our <style>
   const expected = new WeakMap(); // element -> the state we set, to undo a page's rewrites
@@ -301,17 +303,10 @@
     }
   }
 
-  chrome.storage.onChanged.addListener(async (changes, area) => {
-    if (area !== "local") return;
-    if (changes.settings) {
-      await loadSettings();
-      rejudgeAll();
-    } else if (changes.labels) {
-      rejudgeAll();
-    }
-  });
+  // The hub says when the user changed the settings or labelled an image.
   chrome.runtime.onMessage.addListener((message) => {
-    if (message?.type === "relabel") rejudgeAll();
+    if (message?.type === "settingsChanged") loadSettings().then(rejudgeAll);
+    else if (message?.type === "relabel") rejudgeAll();
   });
 
   function start() {

@@ -1,19 +1,19 @@
 // The extension's hub, shared by both browsers' background scripts: settings, the verdict
 // cache, the user's own labels, counts and the context menu. The network runs in judge.js;
 // `callJudge(method, ...args)` reaches it wherever the browser lets it live.
-import { DEFAULT_SETTINGS, settingsKey, cacheKey } from "./settings.js";
+import {
+  addToTotals, cacheKey, clearVerdicts, readLabels, readSettings, readTotals, readVerdicts, writeLabels,
+  writeSettings, writeVerdicts,
+} from "./storage.js";
 
 export function startHub(callJudge) {
-  async function settings() {
-    const stored = await chrome.storage.local.get(settingsKey);
-    return { ...DEFAULT_SETTINGS, ...stored[settingsKey] };
-  }
+  const settings = readSettings;
 
   // Verdicts persist across restarts; the cache is bounded so it cannot grow without end.
   const CACHE_LIMIT = 5000;
   let verdictCache = null;
   async function cache() {
-    verdictCache ??= chrome.storage.local.get("verdicts").then((s) => new Map(Object.entries(s.verdicts ?? {})));
+    verdictCache ??= readVerdicts();
     return verdictCache;
   }
   let saveTimer = null;
@@ -21,19 +21,22 @@ export function startHub(callJudge) {
     clearTimeout(saveTimer);
     saveTimer = setTimeout(() => {
       while (map.size > CACHE_LIMIT) map.delete(map.keys().next().value);
-      chrome.storage.local.set({ verdicts: Object.fromEntries(map) });
+      writeVerdicts(map);
     }, 500);
   }
 
-  async function labels() {
-    return (await chrome.storage.local.get("labels")).labels ?? {};
-  }
+  const labels = readLabels;
   // Revealing an image used to be stored as a label, which then counted as "not a spoiler":
   // peeking at a spoiler taught Veil it was none. It is not a label; such entries are dropped.
   const migrated = labels().then(async (all) => {
     const kept = Object.fromEntries(Object.entries(all).filter(([, label]) => label !== "revealed"));
-    if (Object.keys(kept).length < Object.keys(all).length) await chrome.storage.local.set({ labels: kept });
+    if (Object.keys(kept).length < Object.keys(all).length) await writeLabels(kept);
   });
+
+  // Open pages follow a change of settings or labels at once, without a reload.
+  async function tellOpenPages(type) {
+    for (const tab of await chrome.tabs.query({})) chrome.tabs.sendMessage(tab.id, { type }).catch(() => {});
+  }
 
   async function judge(urls) {
     const current = await settings();
@@ -72,10 +75,7 @@ export function startHub(callJudge) {
     frames.set(frameKey, hidden);
     tabCounts.set(tabId, frames);
     const now = [...frames.values()].reduce((a, b) => a + b, 0);
-    if (now > before) {
-      const { totalHidden = 0 } = await chrome.storage.local.get("totalHidden");
-      await chrome.storage.local.set({ totalHidden: totalHidden + (now - before) });
-    }
+    if (now > before) await addToTotals({ hidden: now - before });
     chrome.action.setBadgeText({ tabId, text: now ? String(now) : "" });
     return now;
   }
@@ -89,6 +89,12 @@ export function startHub(callJudge) {
 
   const handlers = {
     settings: () => settings(),
+    saveSettings: async ({ change }) => {
+      const saved = await writeSettings(change);
+      await tellOpenPages("settingsChanged");
+      return saved;
+    },
+    labels: () => labels(),
     ready: () => warmedUp.then(() => true),
     judge: ({ urls }) => judge(urls),
     findKeywords: async ({ texts }) => callJudge("findKeywords", (await settings()).keywords, texts),
@@ -96,21 +102,19 @@ export function startHub(callJudge) {
     label: async ({ url, label }) => {
       const all = await labels();
       all[url] = label;
-      await chrome.storage.local.set({ labels: all });
+      await writeLabels(all);
+      await tellOpenPages("relabel");
     },
-    revealed: async () => {
-      const { totalRevealed = 0 } = await chrome.storage.local.get("totalRevealed");
-      await chrome.storage.local.set({ totalRevealed: totalRevealed + 1 });
-    },
+    revealed: () => addToTotals({ revealed: 1 }),
     stats: async ({ tabId }) => {
       const frames = tabCounts.get(tabId) ?? new Map();
-      const { totalHidden = 0, totalRevealed = 0 } = await chrome.storage.local.get(["totalHidden", "totalRevealed"]);
-      return { page: [...frames.values()].reduce((a, b) => a + b, 0), total: totalHidden, revealed: totalRevealed };
+      const totals = await readTotals();
+      return { page: [...frames.values()].reduce((a, b) => a + b, 0), total: totals.hidden, revealed: totals.revealed };
     },
     packs: async () => callJudge("listPacks", (await settings()).keywords),
     packsChanged: async () => {
       verdictCache = Promise.resolve(new Map());
-      await chrome.storage.local.remove("verdicts");
+      await clearVerdicts();
       return callJudge("reloadPacks");
     },
   };
@@ -135,6 +139,5 @@ export function startHub(callJudge) {
     const label = MENU[info.menuItemId];
     if (!label || !info.srcUrl) return;
     await handlers.label({ url: info.srcUrl, label });
-    chrome.tabs.sendMessage(tab.id, { type: "relabel", url: info.srcUrl, label }, { frameId: info.frameId }).catch(() => {});
   });
 }

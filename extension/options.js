@@ -114,7 +114,7 @@ $("import").onchange = async () => {
 };
 
 async function renderLabels() {
-  const { labels = {} } = await chrome.storage.local.get("labels");
+  const labels = await ask("labels");
   $("label-count").textContent = `${Object.keys(labels).length} labelled images.`;
   return labels;
 }

@@ -1,8 +1,6 @@
-// The popup: every control writes the settings; open pages follow through storage.onChanged.
-import { DEFAULT_SETTINGS, settingsKey } from "./settings.js";
-
+// The popup: every control saves the settings through the hub, which tells open pages.
 const $ = (id) => document.getElementById(id);
-let settings = { ...DEFAULT_SETTINGS, ...(await chrome.storage.local.get(settingsKey))[settingsKey] };
+let settings = await ask("settings");
 // The page this popup is about: the active tab, or, where the popup was opened as a tab of its
 // own, the tab used just before it.
 const tab = (await chrome.tabs.query({ currentWindow: true }))
@@ -11,8 +9,7 @@ const tab = (await chrome.tabs.query({ currentWindow: true }))
 const site = tab?.url ? new URL(tab.url).hostname : "";
 
 async function save(change) {
-  settings = { ...settings, ...change };
-  await chrome.storage.local.set({ [settingsKey]: settings });
+  settings = await ask("saveSettings", { change });
   render();
 }
 
