@@ -7,6 +7,7 @@ mod extension;
 mod fashion;
 mod feed;
 mod fresh;
+mod fuzz;
 mod setup;
 mod shell;
 mod wasm;
@@ -41,6 +42,9 @@ since it last succeeded, and says so; --force redoes it.
   bench-train [cpu|wgpu|cuda]...
           training images/s of the S0 benchmark net at 224 px on each backend named (cpu by
           default), side by side with PyTorch (from PyPI, in a venv under target/veil)
+  fuzz [pack|decode|keywords|recipe] [--seconds N]
+          run the libFuzzer targets of crates/fuzz (all by default, 60 s each) through
+          cargo-fuzz, seeded from real files; a crash leaves its input in crates/fuzz/artifacts
   backbone-reference
           recompute the PyTorch logits the imported EfficientNet-Lite0 is tested against
           (train/tests/fixtures/efficientnet-lite0-logits.json)
@@ -74,6 +78,10 @@ fn main() {
         "serve" => serve(),
         "bench" => bench(),
         "bench-train" => bench_train(&task_args()),
+        "fuzz" => fuzz::parse(&task_args()).and_then(|(targets, seconds)| {
+            build_native()?;
+            fuzz::run_targets(&targets, seconds, &train_default()?)
+        }),
         "backbone-reference" => backbone_reference(),
         "minilm-reference" => minilm_reference(),
         _ => {

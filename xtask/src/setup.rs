@@ -36,20 +36,30 @@ fn wasm_target() -> anyhow::Result<()> {
 }
 
 fn wasm_bindgen_cli() -> anyhow::Result<()> {
-    let wanted = format!("wasm-bindgen {WASM_BINDGEN_VERSION}");
-    let found = output("wasm-bindgen", &["--version"], &root())
+    // No --locked: the CLI's own lock file pins crates that no longer build on this toolchain.
+    cargo_tool(
+        &["wasm-bindgen", "--version"],
+        "wasm-bindgen-cli",
+        WASM_BINDGEN_VERSION,
+        &[],
+    )
+}
+
+/// `cargo install`s `krate` at `version` (with `extra` flags) unless the `probe` command already
+/// prints its name and that version.
+pub fn cargo_tool(
+    probe: &[&str],
+    krate: &str,
+    version: &str,
+    extra: &[&str],
+) -> anyhow::Result<()> {
+    let found = output(probe[0], &probe[1..], &root())
         .map(|stdout| String::from_utf8_lossy(&stdout).trim().to_string())
         .unwrap_or_default();
-    if found != wanted {
-        // No --locked: the CLI's own lock file pins crates that no longer build on this toolchain.
+    if !found.ends_with(&format!(" {version}")) {
         run(
             "cargo",
-            &[
-                "install",
-                "wasm-bindgen-cli",
-                "--version",
-                WASM_BINDGEN_VERSION,
-            ],
+            &[&["install", krate, "--version", version], extra].concat(),
             &root(),
         )?;
     }
