@@ -177,7 +177,7 @@ pub fn train_pack(
         device,
     )?;
     let pack_bytes = pack.to_bytes();
-    let report_file = run_folder::replace_with(out, |dir| {
+    run_folder::replace_with(out, |dir| {
         write_file(&dir.join(PACK_FILE), &pack_bytes)?;
         write_file(&dir.join(LOG_FILE), &epoch_log::to_csv(&trained.log)?)?;
         write_file(&dir.join(CONFIG_FILE), config.to_toml().as_bytes())?;
@@ -185,7 +185,7 @@ pub fn train_pack(
             &dir.join(TEST_PREDICTIONS_FILE),
             &serde_json::to_vec_pretty(&predictions)?,
         )?;
-        let report_path = report::write(
+        report::write(
             dir,
             &report::RunReport {
                 metadata: &pack.metadata,
@@ -197,11 +197,7 @@ pub fn train_pack(
                 skipped: &skipped,
                 activation_maps: &activation_maps,
             },
-        )?;
-        Ok(report_path
-            .file_name()
-            .map(PathBuf::from)
-            .unwrap_or_default())
+        )
     })?;
     // The run is complete: its checkpoints have nothing left to resume.
     checkpoints.clear()?;
@@ -210,7 +206,7 @@ pub fn train_pack(
         pack,
         pack_path: out.join(PACK_FILE),
         pack_bytes: pack_bytes.len(),
-        report_path: out.join(report_file),
+        report_path: out.join(report::REPORT_FILE),
         epochs_run: trained.log.len(),
     })
 }

@@ -1,6 +1,5 @@
 //! `veil-train train`: a recipe and a dataset in, a run folder out.
 
-use std::fs;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -118,7 +117,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     eprintln!(
         "wrote {} ({} bytes) in {:.1}s; open {} to read how good it is",
         finished.pack_path.display(),
-        fs::metadata(&finished.pack_path)?.len(),
+        finished.pack_bytes,
         started.elapsed().as_secs_f32(),
         finished.report_path.display()
     );
