@@ -31,8 +31,12 @@ export function expectedFeed() {
 export function paintMonitor() {
   const painted = new Set();
   globalThis.__veilPainted = painted;
-  // Frames seen: a stalled page (no frames, so no IntersectionObserver either) tells itself apart.
+  // Frames seen: a stalled page (no frames, so no scroll events either) tells itself apart.
   globalThis.__veilFrames = 0;
+  // The page's uncaught errors, for the message of a feed that stopped loading.
+  const errors = [];
+  globalThis.__veilErrors = errors;
+  addEventListener("error", (event) => errors.push(event.message));
   const roots = (root) => [root, ...[...root.querySelectorAll("*")].flatMap((e) => (e.shadowRoot ? roots(e.shadowRoot) : []))];
   function visibleUrl(element) {
     const style = getComputedStyle(element);
@@ -95,6 +99,7 @@ function feedProgress(page) {
     scrollY: Math.round(scrollY),
     scrollHeight: document.documentElement.scrollHeight,
     more: document.getElementById("more")?.textContent ?? null,
+    errors: globalThis.__veilErrors ?? null,
   }));
 }
 

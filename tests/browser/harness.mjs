@@ -51,8 +51,8 @@ const CHROMIUM_ARGS = [
   "--disable-background-networking",
   "--disable-component-update",
   "--disable-sync",
-  // A tab Chromium counts as in the background gets no frames, so no IntersectionObserver, and the
-  // demo feed's infinite scroll stalls. A feed stalled once in CI (cause unproven); not this way.
+  // A tab Chromium counts as in the background gets no frames, so no scroll events, and the demo
+  // feed's infinite scroll stalls.
   "--disable-renderer-backgrounding",
   "--disable-backgrounding-occluded-windows",
   "--disable-background-timer-throttling",

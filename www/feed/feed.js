@@ -72,21 +72,21 @@ function renderMore() {
   }
 }
 
-// After each page the marker is observed afresh: an observer reports only changes, and when the
-// new posts leave the marker in view (scroll anchoring keeps it there, a reload restores the
-// scroll position) no change ever comes and the feed would stop loading.
+// More posts come when the marker at the end nears the viewport, checked on every scroll and in
+// the frame after each page is added (the new posts may still leave the marker in view, as after a
+// reload that restores the scroll position). Scroll events are dispatched within the rendering
+// step, with layout read on the spot; with an IntersectionObserver, whose callbacks come as
+// separate tasks, the feed twice stopped loading in CI with its marker in view and the page
+// still painting.
 const more = document.getElementById("more");
-const observer = new IntersectionObserver(
-  (entries) => {
-    if (!entries.some((e) => e.isIntersecting) || next >= posts.length) return;
-    renderMore();
-    observer.unobserve(more);
-    observer.observe(more);
-  },
-  { rootMargin: "400px" },
-);
+function loadIfNear() {
+  if (next >= posts.length || more.getBoundingClientRect().top > innerHeight + 400) return;
+  renderMore();
+  requestAnimationFrame(loadIfNear);
+}
+addEventListener("scroll", loadIfNear, { passive: true });
 renderMore();
-observer.observe(more);
+requestAnimationFrame(loadIfNear);
 
 // A page bug, as real pages have: it must not stop the extension.
 setTimeout(() => {
