@@ -11,10 +11,11 @@
 //! | 16            | 8    | weights length `w`                              |
 //! | 24            | m    | metadata, JSON ([`PackMetadata`])               |
 //! | 24 + m        | w    | weights, burnpack (burn's own record format)    |
+//! | 24 + m + w    | 32   | SHA-256 of every byte before it                 |
 //!
 //! The weights are f32 or f16 ([`Precision`]: each tensor records its own dtype); a loaded
-//! network always computes in f32.
-//! | 24 + m + w    | 32   | SHA-256 of every byte before it                 |
+//! network always computes in f32. They carry no parameter ids, so the same weights always make
+//! the same bytes.
 //!
 //! The header and the trailing checksum keep this layout in every format version, so a pack of
 //! any version is verified before anything version-specific is read.
@@ -174,6 +175,22 @@ impl ModuleMapper for CastFloats {
     }
 }
 
+/// Rewrites burnpack bytes without their parameter ids. burn draws each id at random when a
+/// module is built, so two trainings with one seed would make packs that differ in 8 bytes a
+/// tensor; an id only ties a parameter to its optimizer state within one training, and a loaded
+/// pack gets fresh ones. The reader lists tensors by name, so their order is fixed too.
+fn without_param_ids(bytes: Bytes) -> Result<Bytes, burn_pack::Error> {
+    let tensors = burn_pack::Reader::from_bytes(bytes)?
+        .into_tensors()?
+        .into_iter()
+        .map(|tensor| {
+            let (name, dtype, shape, _param_id, bytes) = tensor.into_parts()?;
+            Ok(burn_pack::Tensor::new(name, dtype, shape, None, bytes))
+        })
+        .collect::<Result<Vec<_>, burn_pack::Error>>()?;
+    burn_pack::Writer::new(tensors).into_bytes()
+}
+
 /// A parsed, checksum-verified pack. Weights stay as bytes until a model is built on a device.
 #[derive(Debug, Clone)]
 pub struct FilterPack {
@@ -206,7 +223,9 @@ impl FilterPack {
         let weights = model
             .into_record()
             .into_bytes()
-            .map_err(|error| PackError::BadWeights(error.to_string()))?;
+            .map_err(|error| error.to_string())
+            .and_then(|bytes| without_param_ids(bytes).map_err(|error| error.to_string()))
+            .map_err(PackError::BadWeights)?;
         Ok(Self {
             metadata,
             weights: weights.to_vec(),
