@@ -2,7 +2,8 @@
 //! optimizer moments, schedule position, the best model so far, the log) goes into a new
 //! folder under `<run>.checkpoint/`, which is renamed into place only once complete, and the
 //! `latest` file is then switched to it by another rename: a SIGKILL at any moment leaves the
-//! last complete epoch. `veil-train train` with the same config resumes from it.
+//! last complete epoch. `veil-train train` with the same config on the same images resumes
+//! from it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -14,8 +15,10 @@ use burn::prelude::Device;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use veil_core::{Architecture, Cnn};
 
+use crate::data::Example;
 use crate::epoch_log::EpochMetrics;
 use crate::schedule::{Improvement, ScheduleState};
 
@@ -30,6 +33,10 @@ const BEST: &str = "best.bin";
 pub struct State {
     /// The effective config: a checkpoint only resumes the run it came from.
     pub config: String,
+    /// [`data_fingerprint`] of the images it learnt from (empty in a checkpoint older than the
+    /// fingerprint, which so never resumes).
+    #[serde(default)]
+    pub data: String,
     /// The last completed epoch.
     pub epoch: usize,
     /// Early stopping ended the run at `epoch`.
@@ -39,6 +46,26 @@ pub struct State {
     pub best: Option<EpochMetrics>,
     /// `log.csv` so far.
     pub log: Vec<EpochMetrics>,
+}
+
+/// SHA-256 of the training and validation examples as the network sees them (labels and
+/// pixels, in order): the same recipe over a folder whose pictures changed must not resume.
+pub fn data_fingerprint(train: &[Example], validation: &[Example]) -> String {
+    let mut hash = Sha256::new();
+    for (split, examples) in [("train", train), ("validation", validation)] {
+        hash.update(split.as_bytes());
+        hash.update((examples.len() as u64).to_le_bytes());
+        for example in examples {
+            hash.update((example.labels.len() as u64).to_le_bytes());
+            for label in &example.labels {
+                hash.update((*label as u64).to_le_bytes());
+            }
+            for value in &example.input {
+                hash.update(value.to_le_bytes());
+            }
+        }
+    }
+    format!("{:x}", hash.finalize())
 }
 
 /// A checkpoint read back, on the training device.
@@ -76,11 +103,13 @@ impl Checkpoints {
         Ok(())
     }
 
-    /// The last complete checkpoint of this very config, if any; a checkpoint of another config
-    /// is an error rather than silently discarded work.
+    /// The last complete checkpoint of this very config on these very images (`data`, their
+    /// [`data_fingerprint`]), if any; a checkpoint of another run is an error rather than
+    /// silently discarded work.
     pub fn resume(
         &self,
         config: &str,
+        data: &str,
         architecture: &Architecture,
         device: &Device,
         optimizer: ModuleOptimizer,
@@ -101,6 +130,12 @@ impl Checkpoints {
                 "{} holds a checkpoint of a run with a different config; pass --restart to discard it, or train with its config ({})",
                 self.dir.display(),
                 folder.join(STATE).display()
+            );
+        }
+        if state.data != data {
+            bail!(
+                "{} holds a checkpoint of a run on other images: the training or validation pictures have changed since; pass --restart to discard it, or restore the pictures it learnt from",
+                self.dir.display()
             );
         }
         let load = |file: &str| -> anyhow::Result<Cnn> {

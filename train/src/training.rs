@@ -17,7 +17,7 @@ use veil_core::efficientnet::EfficientNetLite0;
 use veil_core::{Architecture, Cnn, Output, preprocess};
 
 use crate::augment::{AugmentConfig, Transform};
-use crate::checkpoint::{Checkpoints, State};
+use crate::checkpoint::{Checkpoints, State, data_fingerprint};
 use crate::config::{Balance, RunConfig};
 use crate::data::Example;
 use crate::epoch_log::EpochMetrics;
@@ -57,9 +57,11 @@ pub fn train(
         steps_per_epoch * epochs,
     )?;
     let config_text = config.to_toml();
+    let data = data_fingerprint(train, validation);
     let (mut model, mut optimizer, mut improvement, mut best, mut log, first_epoch, stopped) =
         match checkpoints.resume(
             &config_text,
+            &data,
             architecture,
             &device,
             optimizer(&config.optimizer),
@@ -223,6 +225,7 @@ pub fn train(
         checkpoints.save(
             &State {
                 config: config_text.clone(),
+                data: data.clone(),
                 epoch,
                 stopped: stop,
                 schedule: schedule.state(),
