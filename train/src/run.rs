@@ -176,6 +176,7 @@ pub fn train_pack(
         config.model.input_size(),
         device,
     )?;
+    let test_sources = data::sources(&data_dir, &test.examples);
     let pack_bytes = pack.to_bytes();
     run_folder::replace_with(out, |dir| {
         write_file(&dir.join(PACK_FILE), &pack_bytes)?;
@@ -194,6 +195,7 @@ pub fn train_pack(
                 test_rows: &test_rows,
                 test_examples: &test.examples,
                 test_scored: &test_scored,
+                test_sources: test_sources.as_deref(),
                 skipped: &skipped,
                 activation_maps: &activation_maps,
             },

@@ -129,7 +129,13 @@ fn trains_a_pack_that_predicts_and_skips_unreadable_files() {
     }
     // The report names the test-split numbers and shows four real plots.
     let report = fs::read_to_string(out.join("report.html")).unwrap();
-    for needle in ["ROC AUC", "balanced", "Confusion matrix", "broken.png"] {
+    for needle in [
+        "ROC AUC",
+        "balanced",
+        "Confusion matrix",
+        "most confident mistakes",
+        "broken.png",
+    ] {
         assert!(report.contains(needle), "report lacks {needle:?}");
     }
     let filters = image::open(out.join("filters.png")).unwrap().to_rgb8();

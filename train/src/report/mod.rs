@@ -1,9 +1,11 @@
 //! `report.html` in the run folder: what a person reads to decide whether the filter is good
 //! enough. Learning curves, the ROC curve and the threshold sweep as PNG plots (plotters, with
 //! an embedded DejaVu font so no system font is needed), the confusion matrix and per-class
-//! precision / recall / F1 on the test split, the three operating points and every skipped file.
+//! precision / recall / F1 on the test split, the three operating points, the most confident
+//! mistakes as thumbnails and every skipped file.
 
 mod activation;
+mod mistakes;
 mod plots;
 
 use std::fmt::Write as _;
@@ -36,6 +38,8 @@ pub struct RunReport<'a> {
     pub test_examples: &'a [Example],
     /// Test-split flagged probability and whether the image should be flagged.
     pub test_scored: &'a [(f32, bool)],
+    /// Each test image's source, where the dataset's manifest says.
+    pub test_sources: Option<&'a [String]>,
     pub skipped: &'a [(PathBuf, String)],
     /// Where the network saw the flagged class in a few test images (pretrained backbone only).
     pub activation_maps: &'a [ActivationMap],
@@ -52,7 +56,8 @@ pub fn write(dir: &Path, report: &RunReport) -> anyhow::Result<PathBuf> {
         "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>{name}: training report</title>\
          <style>body{{font:15px system-ui,sans-serif;max-width:960px;margin:2em auto;padding:0 1em}}\
          table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:right}}\
-         th:first-child,td:first-child{{text-align:left}}img{{max-width:100%}}</style>\
+         th:first-child,td:first-child{{text-align:left}}img{{max-width:100%}}\
+         .mistakes{{display:flex;flex-wrap:wrap;gap:.5em}}.mistakes figure{{margin:0;width:160px;font-size:12px;overflow-wrap:anywhere}}</style>\
          <h1>{name}</h1><p>{}</p>",
         escape(&metadata.description)
     );
@@ -156,6 +161,17 @@ pub fn write(dir: &Path, report: &RunReport) -> anyhow::Result<PathBuf> {
             );
         }
         html.push_str("</table>");
+    }
+
+    if metadata.quality.is_some() {
+        let threshold = metadata.operating_points.threshold(Strictness::Balanced);
+        let worst = mistakes::worst(
+            report.test_examples,
+            report.test_scored,
+            report.test_sources,
+            threshold,
+        );
+        mistakes::write_section(&mut html, dir, &worst, threshold)?;
     }
 
     html.push_str("<h2>Plots</h2>");
