@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use anyhow::{Context, bail};
 use image::codecs::jpeg::JpegEncoder;
@@ -18,7 +19,7 @@ use crate::work_dir;
 pub const TARGET_CLASS: &str = "fantasy";
 pub const OTHER_CLASS: &str = "other";
 /// Bump when the assembly rules change, so an old dataset is rebuilt.
-const DATASET_VERSION: &str = "default-v2";
+const DATASET_VERSION: &str = "default-v3";
 /// How many held-out images the browser parity test judges.
 pub const PARITY_IMAGES: usize = 20;
 /// Longest side of a stored negative crop; portraits are stored as shipped (≤ 500 px).
@@ -46,6 +47,64 @@ struct Source {
     wallpaper: bool,
 }
 
+/// Debian source packages kept for an independent check of our filters: no image of theirs, nor
+/// of any binary package built from them, may enter a dataset, test or benchmark.
+const RESERVED: [&str; 27] = [
+    "0ad-data",
+    "castle-game-engine-doc",
+    "debian-handbook",
+    "desktop-base",
+    "endless-sky-data",
+    "freeorion-data",
+    "gcompris-qt-data",
+    "gimp-help-en",
+    "imagemagick-6-doc",
+    "jigzo-data",
+    "ksirk",
+    "lomiri-wallpapers",
+    "lxqt-themes",
+    "megaglest-data",
+    "naev-data",
+    "opencv-doc",
+    "python3-matplotlib",
+    "python3-skimage",
+    "python3-sklearn",
+    "qtbase5-doc-html",
+    "sddm-theme-maldives",
+    "supertuxkart-data",
+    "sway-backgrounds",
+    "tuxpaint-data",
+    "warzone2100-data",
+    "widelands-data",
+    "xfdesktop4-data",
+];
+
+/// The reserved package `package` is, or is built from by its name (`lomiri-wallpapers-20.04`
+/// from `lomiri-wallpapers`).
+fn reserved_by_name(package: &str) -> Option<&'static str> {
+    RESERVED.into_iter().find(|reserved| {
+        package == *reserved
+            || package
+                .strip_prefix(reserved)
+                .is_some_and(|rest| rest.starts_with('-'))
+    })
+}
+
+/// Refuses a reserved package, by its name and by the Debian source it was installed from.
+fn refuse_reserved(package: &str) -> anyhow::Result<()> {
+    let source = Command::new("dpkg-query")
+        .args(["-W", "-f=${source:Package}", package])
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .unwrap_or_default();
+    if let Some(reserved) = reserved_by_name(package).or_else(|| reserved_by_name(&source)) {
+        bail!(
+            "{package} comes from {reserved}, which is reserved for an independent check of the filters: none of its images may be used"
+        );
+    }
+    Ok(())
+}
+
 /// Wesnoth's official campaigns: (package suffix, campaign folder). Each ships its own
 /// character portraits and painted story scenes.
 const WESNOTH_CAMPAIGNS: [(&str, &str); 16] = [
@@ -68,30 +127,7 @@ const WESNOTH_CAMPAIGNS: [(&str, &str); 16] = [
 ];
 const WESNOTH: &str = "/usr/share/games/wesnoth/1.16/data";
 const WESNOTH_LICENSE: &str = "GPL-2+";
-/// Three wallpaper packages share /usr/share/backgrounds with others: their files by name.
-const LOMIRI_1604_WALLPAPERS: [&str; 15] = [
-    "Bridge_by_Sander_Klootwijk.jpg",
-    "Dragonfly_by_Bolly.jpg",
-    "Picture_0B_by_freespace.jpg",
-    "Picture_1A_by_freespace.jpg",
-    "Wine_by_Jakkub_Mede.jpg",
-    "aitzgorri_by_Aitzol_Berasategi.jpg",
-    "analogpattern_by_Peter_Nerlich.jpg",
-    "free_by_Peter_Nerlich.jpg",
-    "friends_by_Aitzol_Berasategi.jpg",
-    "greentock_by_Peter_Nerlich.jpg",
-    "life_by_Aitzol_Berasategi.jpg",
-    "picosdeeuropa_by_Aitzol_Berasategi.jpg",
-    "seeding_by_Clements_Engelhardt.jpg",
-    "sunset_by_Aitzol_Berasategi.jpg",
-    "umang_by_Abhishek_Mudgal.jpg",
-];
-const LOMIRI_2004_WALLPAPERS: [&str; 4] = [
-    "Fossa_by_Jasper_Roks.jpg",
-    "Infinite-Sea_by_Aury88.jpg",
-    "Kleiber_by_Lukas_Baubkus.jpg",
-    "Painting-Colors_by__herobrine7gamer.jpg",
-];
+/// The wallpapers of `ukui-wallpapers`, which shares /usr/share/backgrounds with others: by name.
 const UKUI_WALLPAPERS: [&str; 12] = [
     "2004default.jpg",
     "calla.png",
@@ -214,22 +250,6 @@ fn sources() -> Vec<Source> {
             wallpaper: true,
         },
         Source {
-            package: "lomiri-wallpapers-20.04".into(),
-            license: "CC-BY-SA-3.0",
-            class: OTHER_CLASS,
-            root: "/usr/share/backgrounds".into(),
-            keep: |relative| is_one_of(relative, &LOMIRI_2004_WALLPAPERS),
-            wallpaper: true,
-        },
-        Source {
-            package: "lomiri-wallpapers-16.04".into(),
-            license: "CC-BY-4.0 / CC-BY-SA (see /usr/share/doc/lomiri-wallpapers-16.04/copyright)",
-            class: OTHER_CLASS,
-            root: "/usr/share/backgrounds".into(),
-            keep: |relative| is_one_of(relative, &LOMIRI_1604_WALLPAPERS),
-            wallpaper: true,
-        },
-        Source {
             package: "ukui-wallpapers".into(),
             license: "CC-BY-SA-3.0",
             class: OTHER_CLASS,
@@ -277,6 +297,7 @@ pub fn assemble() -> anyhow::Result<PathBuf> {
     let mut seen = HashSet::new();
     let mut duplicates = 0;
     for source in &sources() {
+        refuse_reserved(&source.package)?;
         let root = Path::new(&source.root);
         let missing = || {
             format!(
@@ -527,9 +548,9 @@ mod tests {
 
     #[test]
     fn shared_folders_are_read_by_file_name_and_tux_paint_without_fantasy_stamps() {
-        let lomiri = source("lomiri-wallpapers-20.04");
-        assert!((lomiri.keep)(Path::new("Fossa_by_Jasper_Roks.jpg")));
-        assert!(!(lomiri.keep)(Path::new("gnome/adwaita-l.jpg")));
+        let ukui = source("ukui-wallpapers");
+        assert!((ukui.keep)(Path::new("city.png")));
+        assert!(!(ukui.keep)(Path::new("gnome/adwaita-l.jpg")));
         let tuxpaint = source("tuxpaint-stamps-default");
         assert!((tuxpaint.keep)(Path::new("animals/mammals/badger.png")));
         for left in [
@@ -538,6 +559,19 @@ mod tests {
             "symbols/a.png",
         ] {
             assert!(!(tuxpaint.keep)(Path::new(left)), "{left}");
+        }
+    }
+
+    #[test]
+    fn no_dataset_package_is_reserved_nor_built_from_a_reserved_one() {
+        assert_eq!(
+            reserved_by_name("lomiri-wallpapers-20.04"),
+            Some("lomiri-wallpapers")
+        );
+        assert_eq!(reserved_by_name("desktop-base"), Some("desktop-base"));
+        assert_eq!(reserved_by_name("tuxpaint-stamps-default"), None);
+        for package in packages() {
+            assert_eq!(reserved_by_name(&package), None, "{package}");
         }
     }
 
