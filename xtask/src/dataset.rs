@@ -19,7 +19,7 @@ use crate::work_dir;
 pub const TARGET_CLASS: &str = "fantasy";
 pub const OTHER_CLASS: &str = "other";
 /// Bump when the assembly rules change, so an old dataset is rebuilt.
-const DATASET_VERSION: &str = "default-v3";
+const DATASET_VERSION: &str = "default-v4";
 /// How many held-out images the browser parity test judges.
 pub const PARITY_IMAGES: usize = 20;
 /// Longest side of a stored negative crop; portraits are stored as shipped (≤ 500 px).
@@ -142,6 +142,62 @@ const UKUI_WALLPAPERS: [&str; 12] = [
     "string.jpg",
     "the-mouse.jpg",
 ];
+/// KiCad's manual: screenshots of its editors (many on a black canvas) and renders of circuit boards.
+const KICAD_SCREENSHOTS: [&str; 35] = [
+    "Modedit_main_window.png",
+    "Pcbnew_copper_layers_contrast_normal.png",
+    "Pcbnew_example_library.png",
+    "Pcbnew_technical_layers_contrast_high.png",
+    "Pcbnew_zone_filling_result.png",
+    "Pcbnew_zone_priority_example_after_filling.png",
+    "Sample_3D_board.png",
+    "board-with-switch-routed.png",
+    "coldfire-footprint.png",
+    "coldfire-layout.png",
+    "coldfire-schematic.png",
+    "dimensions.png",
+    "drc-errors.png",
+    "eeschema_complex_hierarchy.png",
+    "eeschema_footprint_library_browser.png",
+    "en/3d_viewer.png",
+    "en/3d_window.png",
+    "en/commands_overview.png",
+    "en/cvpcb_main_window.png",
+    "en/footprint_view.png",
+    "en/main_window.png",
+    "en/transline.png",
+    "fab-outline.png",
+    "footprint-3d-model.png",
+    "footprints-positioned.png",
+    "gerbview_main_screen.png",
+    "libedit_main_window.png",
+    "main_window.png",
+    "pcbnew_user_interface.png",
+    "project-manager-new-project.png",
+    "raytracing.png",
+    "routing-complete.png",
+    "sch_with_buses.png",
+    "sim_main_dialog.png",
+    "symbols-pwr-flag.png",
+];
+/// Palapeli's puzzle photos: fruit, a bee, a chameleon and a bridge at night.
+const PALAPELI_PHOTOS: [&str; 4] = [
+    "cincinnati-bridge.jpg",
+    "citrus-fruits.jpg",
+    "european-honey-bee.jpg",
+    "panther-chameleon-female.jpg",
+];
+/// Fotoxx's manual: photos (one a night city), a painting and screenshots of the photo editor.
+const FOTOXX_PICTURES: [&str; 8] = [
+    "HDR.jpg",
+    "blur2.jpg",
+    "denoise.jpg",
+    "fotoxx-views.jpg",
+    "gallery-view.jpg",
+    "image-locations.jpg",
+    "magnify-image.jpg",
+    "warps.jpg",
+];
 /// Tux Paint's stamp folders that hold no fantasy (no Halloween witches, no armour) and no
 /// bare letters or symbols: photos and drawings of everyday things, cut out on transparency.
 const TUXPAINT_EVERYDAY: [&str; 11] = [
@@ -256,6 +312,30 @@ fn sources() -> Vec<Source> {
             root: "/usr/share/backgrounds".into(),
             keep: |relative| is_one_of(relative, &UKUI_WALLPAPERS),
             wallpaper: true,
+        },
+        Source {
+            package: "kicad-doc-en".into(),
+            license: "GPL-2+ or CC-BY-SA-3.0 (see /usr/share/doc/kicad-doc-en/copyright)",
+            class: OTHER_CLASS,
+            root: "/usr/share/doc/kicad/help/en/images".into(),
+            keep: |relative| is_one_of(relative, &KICAD_SCREENSHOTS),
+            wallpaper: false,
+        },
+        Source {
+            package: "palapeli-data".into(),
+            license: "GPL-2+ (see /usr/share/doc/palapeli-data/copyright)",
+            class: OTHER_CLASS,
+            root: "/usr/share/palapeli/collection".into(),
+            keep: |relative| is_one_of(relative, &PALAPELI_PHOTOS),
+            wallpaper: false,
+        },
+        Source {
+            package: "fotoxx-common".into(),
+            license: "GPL-3+ (see /usr/share/doc/fotoxx-common/copyright)",
+            class: OTHER_CLASS,
+            root: "/usr/share/fotoxx/images".into(),
+            keep: |relative| is_one_of(relative, &FOTOXX_PICTURES),
+            wallpaper: false,
         },
         Source {
             package: "tuxpaint-stamps-default".into(),
