@@ -223,9 +223,9 @@ impl FilterPack {
         let weights = model
             .into_record()
             .into_bytes()
-            .map_err(|error| error.to_string())
-            .and_then(|bytes| without_param_ids(bytes).map_err(|error| error.to_string()))
-            .map_err(PackError::BadWeights)?;
+            .map_err(|error| PackError::BadWeights(error.to_string()))?;
+        let weights =
+            without_param_ids(weights).map_err(|error| PackError::BadWeights(error.to_string()))?;
         Ok(Self {
             metadata,
             weights: weights.to_vec(),
