@@ -37,20 +37,28 @@ function qualityText({ quality: q, training: t }) {
     `(${q.images} held-out images)`;
 }
 
-/** The quality line, and under it the held-out images source by source where the pack has them. */
+/**
+ * The quality line, and under it the held-out images source by source and medium by medium,
+ * where the pack has them.
+ */
 function qualityCell(metadata) {
   const td = cell(qualityText(metadata));
-  const sources = metadata.quality?.sources ?? [];
-  if (sources.length === 0) return td;
-  const details = document.createElement("details");
-  const summary = document.createElement("summary");
-  summary.textContent = `by source (${sources.length})`;
-  const table = document.createElement("table");
-  table.className = "sources";
-  const heads = ["source", "images", "to flag", "caught", "wrongly flagged"];
-  table.append(rowOf(heads, "th"), ...sources.map((s) => rowOf([s.source, s.images, s.targets, s.caught, s.false_alarms])));
-  details.append(summary, table);
-  td.append(details);
+  for (const [by, className, groups] of [
+    ["source", "sources", metadata.quality?.sources ?? []],
+    ["medium", "media", metadata.quality?.media ?? []],
+  ]) {
+    if (groups.length === 0) continue;
+    const details = document.createElement("details");
+    const summary = document.createElement("summary");
+    summary.textContent = `by ${by} (${groups.length})`;
+    const table = document.createElement("table");
+    table.className = className;
+    const heads = [by, "images", "to flag", "caught", "wrongly flagged"];
+    table.append(rowOf(heads, "th"),
+      ...groups.map((g) => rowOf([g.name, g.images, g.targets, g.caught, g.false_alarms])));
+    details.append(summary, table);
+    td.append(details);
+  }
   return td;
 }
 

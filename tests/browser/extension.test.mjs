@@ -90,10 +90,18 @@ test("the options page refuses a corrupt pack and keeps the installed one", asyn
   const row = await page.textContent("#packs > tbody > tr");
   assert.match(row, /game of thrones/);
   assert.match(row, /ROC AUC 0\.\d{3}; recall \d+\.\d% at ≤ 5% false positives/);
-  // …and, from the dataset's manifest, what it does to each source's held-out images.
-  const sources = await page.locator("#packs table.sources tr").allTextContents();
-  assert.ok(sources.some((line) => /^wesnoth-1\.16-data\d+\d+\d+0$/.test(line)), sources.join(" | "));
-  assert.ok(sources.some((line) => /^tuxpaint-stamps-default\d+0\d+$/.test(line)), sources.join(" | "));
+  // …and, from the dataset's manifest, what it does to each source's and each medium's held-out
+  // images: rows of the manifest's own names, targets caught and others wrongly flagged.
+  const manifest = readFileSync(`${WORK}data/default/manifest.tsv`, "utf8").trim().split("\n").map((l) => l.split("\t"));
+  const column = (name) => manifest.slice(1).map((row) => row[manifest[0].indexOf(name)]);
+  for (const [table, names] of [["sources", column("package")], ["media", column("medium")]]) {
+    const rows = await page.$$eval(`#packs table.${table} tr`, (trs) => trs.slice(1).map((tr) => [...tr.cells].map((c) => c.textContent)));
+    const summary = `${table}: ${rows.map((row) => row.join(" ")).join(" | ")}`;
+    assert.ok(rows.length > 0 && rows.every(([name]) => names.includes(name)), summary);
+    const counts = rows.map(([, ...numbers]) => numbers.map(Number));
+    assert.ok(counts.every(([images, targets, caught, falseAlarms]) => caught <= targets && falseAlarms <= images - targets), summary);
+    assert.ok(counts.some(([, targets]) => targets > 0) && counts.some(([images, targets]) => images > targets), summary);
+  }
   const pack = readFileSync(`${ROOT}www/packs/default.veilpack`);
   const corrupt = Buffer.from(pack);
   corrupt[corrupt.length - 100] ^= 0xff;

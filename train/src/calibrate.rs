@@ -19,7 +19,8 @@ pub struct HeldOut<'a> {
     pub validation: &'a [Example],
     /// Measures the quality (may be empty: then the pack has none).
     pub test: &'a [Example],
-    /// The dataset's folder, for the per-source breakdown its `manifest.tsv` allows.
+    /// The dataset's folder, for the per-source and per-medium breakdowns its `manifest.tsv`
+    /// allows.
     pub data_dir: &'a Path,
     /// Which of the examples' labels should be flagged: the pack's flagged outputs for a trained
     /// pack, the data's own classes for a concept pack.
@@ -82,7 +83,7 @@ pub fn calibrate(
 }
 
 /// A pack's quality on `examples` (scored in that order), broken down by source where
-/// `data_dir` has a manifest.
+/// `data_dir` has a manifest, and by medium where the manifest says.
 pub fn measure_quality(
     split: &str,
     scored: &[(f32, bool)],
@@ -91,8 +92,17 @@ pub fn measure_quality(
     examples: &[Example],
 ) -> Option<Quality> {
     let quality = Quality::measure(split, scored, points)?;
-    Some(match data::sources(data_dir, examples) {
-        Some(sources) => quality.with_sources(scored, &sources),
-        None => quality,
-    })
+    let Some(provenance) = data::provenance(data_dir, examples) else {
+        return Some(quality);
+    };
+    let sources: Vec<String> = provenance.iter().map(|row| row.source.clone()).collect();
+    let quality = quality.with_sources(scored, &sources);
+    if provenance.iter().all(|row| row.medium.is_none()) {
+        return Some(quality);
+    }
+    let media: Vec<String> = provenance
+        .into_iter()
+        .map(|row| row.medium.unwrap_or_else(|| "(no medium given)".into()))
+        .collect();
+    Some(quality.with_media(scored, &media))
 }

@@ -399,13 +399,22 @@ pub fn class_counts(examples: &[Example], classes: usize) -> Vec<usize> {
 
 /// A dataset's record of where its images came from: `manifest.tsv` in its folder (as `cargo
 /// xtask data` writes it), tab-separated with a header naming a `file` column (a path relative
-/// to the folder, or a bare file name) and a `source` or `package` column.
+/// to the folder, or a bare file name), a `source` or `package` column and, optionally, a
+/// `medium` column (how the picture was made: photo, painting, screenshot…).
 pub const MANIFEST: &str = "manifest.tsv";
 
-/// The source of each example, for the per-source breakdown of a pack's quality: None when
-/// `data_dir` has no usable manifest (a malformed one is reported and ignored, never fatal).
-/// Examples the manifest does not list are "(not in the manifest)".
-pub fn sources(data_dir: &Path, examples: &[Example]) -> Option<Vec<String>> {
+/// Where one image came from and how it was made, as the dataset's manifest says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    pub source: String,
+    /// None where the manifest has no `medium` column or leaves it empty.
+    pub medium: Option<String>,
+}
+
+/// Each example's provenance, for the per-source and per-medium breakdowns of a pack's quality:
+/// None when `data_dir` has no usable manifest (a malformed one is reported and ignored, never
+/// fatal). Examples the manifest does not list come from "(not in the manifest)".
+pub fn provenance(data_dir: &Path, examples: &[Example]) -> Option<Vec<Provenance>> {
     let path = data_dir.join(MANIFEST);
     if !path.is_file() {
         return None;
@@ -415,9 +424,12 @@ pub fn sources(data_dir: &Path, examples: &[Example]) -> Option<Vec<String>> {
             examples
                 .iter()
                 .map(|example| {
-                    source_of(&by_file, data_dir, &example.path)
-                        .unwrap_or("(not in the manifest)")
-                        .to_string()
+                    provenance_of(&by_file, data_dir, &example.path)
+                        .cloned()
+                        .unwrap_or_else(|| Provenance {
+                            source: "(not in the manifest)".into(),
+                            medium: None,
+                        })
                 })
                 .collect(),
         ),
@@ -428,18 +440,17 @@ pub fn sources(data_dir: &Path, examples: &[Example]) -> Option<Vec<String>> {
     }
 }
 
-/// A file's source in the manifest, by its path below `data_dir` or else by its name.
-fn source_of<'a>(
-    by_file: &'a std::collections::HashMap<String, String>,
+/// A file's provenance in the manifest, by its path below `data_dir` or else by its name.
+fn provenance_of<'a>(
+    by_file: &'a std::collections::HashMap<String, Provenance>,
     data_dir: &Path,
     path: &Path,
-) -> Option<&'a str> {
+) -> Option<&'a Provenance> {
     let relative = path.strip_prefix(data_dir).unwrap_or(path);
     let name = path.file_name().unwrap_or_default();
     [relative.as_os_str(), name]
         .iter()
         .find_map(|key| by_file.get(&*key.to_string_lossy()))
-        .map(String::as_str)
 }
 
 /// `files` divided so that each source lies in one split (see [`SplitBy::Source`]).
@@ -462,9 +473,9 @@ fn split_by_source(
         vec![Default::default(); classes.len()];
     let mut unknown = Vec::new();
     for (path, labels) in files {
-        match source_of(&by_file, data, &path) {
-            Some(source) => by_class[labels[0]]
-                .entry(source.to_string())
+        match provenance_of(&by_file, data, &path) {
+            Some(provenance) => by_class[labels[0]]
+                .entry(provenance.source.clone())
                 .or_default()
                 .push((path, labels)),
             None => unknown.push(path),
@@ -532,18 +543,28 @@ fn split_by_source(
     Ok(split)
 }
 
-fn read_manifest(path: &Path) -> anyhow::Result<std::collections::HashMap<String, String>> {
+fn read_manifest(path: &Path) -> anyhow::Result<std::collections::HashMap<String, Provenance>> {
     let mut reader = csv::ReaderBuilder::new().delimiter(b'\t').from_path(path)?;
     let header = reader.headers()?.clone();
     let column = |names: &[&str]| header.iter().position(|name| names.contains(&name));
     let (Some(file), Some(source)) = (column(&["file"]), column(&["source", "package"])) else {
         bail!("its header needs a `file` and a `source` (or `package`) column");
     };
+    let medium = column(&["medium"]);
     let mut by_file = std::collections::HashMap::new();
     for record in reader.records() {
         let record = record?;
         if let (Some(file), Some(source)) = (record.get(file), record.get(source)) {
-            by_file.insert(file.to_string(), source.to_string());
+            let medium = medium
+                .and_then(|column| record.get(column))
+                .filter(|medium| !medium.is_empty());
+            by_file.insert(
+                file.to_string(),
+                Provenance {
+                    source: source.to_string(),
+                    medium: medium.map(str::to_string),
+                },
+            );
         }
     }
     Ok(by_file)
@@ -641,7 +662,7 @@ mod tests {
     }
 
     #[test]
-    fn the_manifest_names_each_examples_source_by_path_or_file_name() {
+    fn the_manifest_names_each_examples_source_and_medium_by_path_or_file_name() {
         let dir = std::env::temp_dir().join(format!("veil-manifest-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let example = |path: &str| Example {
@@ -655,21 +676,40 @@ mod tests {
             example("test/other/c.jpg"),
         ];
         assert!(
-            sources(&dir, &examples).is_none(),
-            "no manifest, no sources"
+            provenance(&dir, &examples).is_none(),
+            "no manifest, no provenance"
         );
-        fs::write(
-            dir.join(MANIFEST),
-            "split\tfile\tpackage\ntest\ta.png\tgame-art\ntest\ttest/other/b.jpg\twallpapers\n",
-        )
-        .unwrap();
+        let read = |manifest: &str| {
+            fs::write(dir.join(MANIFEST), manifest).unwrap();
+            provenance(&dir, &examples).map(|rows| {
+                rows.into_iter()
+                    .map(|row| (row.source, row.medium))
+                    .collect::<Vec<_>>()
+            })
+        };
+        let of =
+            |source: &str, medium: Option<&str>| (source.to_string(), medium.map(String::from));
         assert_eq!(
-            sources(&dir, &examples).unwrap(),
-            ["game-art", "wallpapers", "(not in the manifest)"]
+            read(
+                "split\tfile\tpackage\ntest\ta.png\tgame-art\ntest\ttest/other/b.jpg\twallpapers\n"
+            )
+            .unwrap(),
+            [
+                of("game-art", None),
+                of("wallpapers", None),
+                of("(not in the manifest)", None)
+            ]
+        );
+        assert_eq!(
+            read("file\tmedium\tsource\na.png\tpainting\tgame-art\nb.jpg\t\twallpapers\n").unwrap(),
+            [
+                of("game-art", Some("painting")),
+                of("wallpapers", None),
+                of("(not in the manifest)", None)
+            ]
         );
         // A manifest of another kind is ignored, not fatal.
-        fs::write(dir.join(MANIFEST), "name\tsize\na.png\t3\n").unwrap();
-        assert!(sources(&dir, &examples).is_none());
+        assert!(read("name\tsize\na.png\t3\n").is_none());
         fs::remove_dir_all(&dir).unwrap();
     }
 

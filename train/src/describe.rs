@@ -58,11 +58,13 @@ pub fn quality_summary(quality: &Quality) -> String {
             percent(point.precision)
         ));
     }
-    if !quality.sources.is_empty() {
-        text.push_str("  by source, at the balanced point:\n");
-    }
-    for source in &quality.sources {
-        text.push_str(&format!("    {}\n", source.summary()));
+    for (by, groups) in [("source", &quality.sources), ("medium", &quality.media)] {
+        if !groups.is_empty() {
+            text.push_str(&format!("  by {by}, at the balanced point:\n"));
+        }
+        for group in groups {
+            text.push_str(&format!("    {}\n", group.summary()));
+        }
     }
     text
 }

@@ -176,7 +176,7 @@ pub fn train_pack(
         config.model.input_size(),
         device,
     )?;
-    let test_sources = data::sources(&data_dir, &test.examples);
+    let test_provenance = data::provenance(&data_dir, &test.examples);
     let pack_bytes = pack.to_bytes();
     run_folder::replace_with(out, |dir| {
         write_file(&dir.join(PACK_FILE), &pack_bytes)?;
@@ -195,7 +195,7 @@ pub fn train_pack(
                 test_rows: &test_rows,
                 test_examples: &test.examples,
                 test_scored: &test_scored,
-                test_sources: test_sources.as_deref(),
+                test_provenance: test_provenance.as_deref(),
                 skipped: &skipped,
                 activation_maps: &activation_maps,
             },
@@ -260,9 +260,10 @@ fn describe_dataset(config: &RunConfig, data_dir: &Path, dataset: &data::Dataset
         );
         if config.dataset.split_by == SplitBy::Source && name != "train" {
             let sources: std::collections::BTreeSet<String> =
-                data::sources(data_dir, &split.examples)
+                data::provenance(data_dir, &split.examples)
                     .unwrap_or_default()
                     .into_iter()
+                    .map(|row| row.source)
                     .collect();
             eprintln!(
                 "  sources: {}",

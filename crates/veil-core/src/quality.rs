@@ -108,14 +108,22 @@ pub struct Quality {
     /// The balanced point, source by source, where the dataset says where its images came
     /// from (a game's art, a wallpaper package): which sources the filter misses or misjudges.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub sources: Vec<SourceQuality>,
+    pub sources: Vec<GroupQuality>,
+    /// The balanced point, medium by medium (photo, painting, screenshot…), where the dataset
+    /// says how its images were made: a filter that judges the medium instead of the content
+    /// shows here as a medium of safe pictures wrongly flagged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media: Vec<GroupQuality>,
 }
 
-/// What the balanced operating point does to the held-out images of one source.
+/// What the balanced operating point does to the held-out images of one group: a source or a
+/// medium.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SourceQuality {
-    pub source: String,
+pub struct GroupQuality {
+    /// Packs made before media were measured call it `source`.
+    #[serde(alias = "source")]
+    pub name: String,
     pub images: usize,
     /// Images that should be flagged, and how many of those the point flags.
     pub targets: usize,
@@ -124,8 +132,8 @@ pub struct SourceQuality {
     pub false_alarms: usize,
 }
 
-impl SourceQuality {
-    /// "wesnoth-1.16-data: caught 30 of 34", "gnome-backgrounds: wrongly flagged 1 of 4".
+impl GroupQuality {
+    /// "wesnoth-1.16-data: caught 30 of 34", "photo: wrongly flagged 2 of 40 (5.0%)".
     pub fn summary(&self) -> String {
         let others = self.images - self.targets;
         let mut parts = Vec::new();
@@ -133,9 +141,21 @@ impl SourceQuality {
             parts.push(format!("caught {} of {}", self.caught, self.targets));
         }
         if others > 0 {
-            parts.push(format!("wrongly flagged {} of {others}", self.false_alarms));
+            parts.push(format!(
+                "wrongly flagged {} of {others} ({:.1}%)",
+                self.false_alarms,
+                100.0 * self.false_positive_rate()
+            ));
         }
-        format!("{}: {}", self.source, parts.join(", "))
+        format!("{}: {}", self.name, parts.join(", "))
+    }
+
+    /// The share of this group's safe images that the balanced point flags (0 without any).
+    pub fn false_positive_rate(&self) -> f64 {
+        share(
+            self.false_alarms as f64,
+            (self.images - self.targets) as f64,
+        )
     }
 }
 
@@ -172,17 +192,31 @@ impl Quality {
             balanced: at(Strictness::Balanced),
             relaxed: at(Strictness::Relaxed),
             sources: Vec::new(),
+            media: Vec::new(),
         })
     }
 
     /// Adds the per-source breakdown at the balanced threshold: `sources[i]` names where
-    /// `scored[i]` came from. Sources are listed by name.
+    /// `scored[i]` came from.
     pub fn with_sources(mut self, scored: &[(f32, bool)], sources: &[String]) -> Self {
+        self.sources = self.by_group(scored, sources);
+        self
+    }
+
+    /// Adds the per-medium breakdown at the balanced threshold: `media[i]` names how
+    /// `scored[i]` was made.
+    pub fn with_media(mut self, scored: &[(f32, bool)], media: &[String]) -> Self {
+        self.media = self.by_group(scored, media);
+        self
+    }
+
+    /// The balanced point's catches and false alarms per group, groups by name.
+    fn by_group(&self, scored: &[(f32, bool)], groups: &[String]) -> Vec<GroupQuality> {
         let threshold = self.balanced.threshold;
-        let mut by_source = std::collections::BTreeMap::<&str, SourceQuality>::new();
-        for (&(score, target), source) in scored.iter().zip(sources) {
-            let entry = by_source.entry(source).or_insert_with(|| SourceQuality {
-                source: source.clone(),
+        let mut by_name = std::collections::BTreeMap::<&str, GroupQuality>::new();
+        for (&(score, target), name) in scored.iter().zip(groups) {
+            let entry = by_name.entry(name).or_insert_with(|| GroupQuality {
+                name: name.clone(),
                 images: 0,
                 targets: 0,
                 caught: 0,
@@ -194,8 +228,7 @@ impl Quality {
             entry.caught += usize::from(target && flagged);
             entry.false_alarms += usize::from(!target && flagged);
         }
-        self.sources = by_source.into_values().collect();
-        self
+        by_name.into_values().collect()
     }
 }
 
@@ -271,7 +304,7 @@ mod tests {
     }
 
     #[test]
-    fn sources_count_what_the_balanced_point_catches_and_wrongly_flags() {
+    fn sources_and_media_count_what_the_balanced_point_catches_and_wrongly_flags() {
         let scored = [
             (0.9, true),
             (0.2, true),
@@ -285,11 +318,13 @@ mod tests {
             balanced: 0.5,
             relaxed: 0.95,
         };
+        let media = ["painting", "photo", "photo", "painting", "painting"].map(String::from);
         let quality = Quality::measure("test", &scored, &points)
             .unwrap()
-            .with_sources(&scored, &sources);
-        let row = |source: &str, images, targets, caught, false_alarms| SourceQuality {
-            source: source.into(),
+            .with_sources(&scored, &sources)
+            .with_media(&scored, &media);
+        let row = |name: &str, images, targets, caught, false_alarms| GroupQuality {
+            name: name.into(),
             images,
             targets,
             caught,
@@ -303,16 +338,30 @@ mod tests {
                 row("photos", 2, 0, 0, 1)
             ]
         );
+        assert_eq!(
+            quality.media,
+            [row("painting", 3, 2, 2, 0), row("photo", 2, 1, 0, 1)]
+        );
+        assert_eq!(quality.media[1].false_positive_rate(), 1.0);
+        assert_eq!(quality.media[0].false_positive_rate(), 0.0);
         assert_eq!(quality.sources[0].summary(), "game: caught 1 of 2");
         assert_eq!(
             quality.sources[2].summary(),
-            "photos: wrongly flagged 1 of 2"
+            "photos: wrongly flagged 1 of 2 (50.0%)"
         );
         // Packs without a breakdown read back with an empty one, and write none.
         let json = serde_json::to_string(&Quality::measure("test", &scored, &points).unwrap());
         assert!(!json.as_ref().unwrap().contains("sources"));
+        assert!(!json.as_ref().unwrap().contains("media"));
         let read: Quality = serde_json::from_str(&json.unwrap()).unwrap();
-        assert!(read.sources.is_empty());
+        assert!(read.sources.is_empty() && read.media.is_empty());
+        // Packs made before media were measured named each source's row `source`.
+        let old =
+            r#"{"source": "game", "images": 2, "targets": 2, "caught": 1, "false_alarms": 0}"#;
+        assert_eq!(
+            serde_json::from_str::<GroupQuality>(old).unwrap(),
+            quality.sources[0]
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The report's mistakes: the held-out test images the filter got most confidently wrong at the
-//! balanced point, as thumbnails with their score and source, so that a person sees at a glance
+//! balanced point, as thumbnails with their score, source and medium, so that a person sees at a glance
 //! what it confuses (every painting? night photos? one game's art?).
 
 use std::fmt::Write as _;
@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use super::escape;
-use crate::data::Example;
+use crate::data::{Example, Provenance};
 
 /// How many of each kind of mistake the report shows.
 pub const SHOWN: usize = 8;
@@ -16,11 +16,12 @@ pub const SHOWN: usize = 8;
 pub const FOLDER: &str = "mistakes";
 const THUMBNAIL_PX: u32 = 160;
 
-/// A test image judged wrongly: its example, its flagged probability and its source.
+/// A test image judged wrongly: its example, its flagged probability, and where it came from and
+/// how it was made, where the dataset's manifest says.
 pub struct Mistake<'a> {
     pub example: &'a Example,
     pub score: f32,
-    pub source: Option<&'a str>,
+    pub provenance: Option<&'a Provenance>,
 }
 
 /// The most confident mistakes at `threshold` (flagged from `threshold` up): false positives,
@@ -28,7 +29,7 @@ pub struct Mistake<'a> {
 pub fn worst<'a>(
     examples: &'a [Example],
     scored: &[(f32, bool)],
-    sources: Option<&'a [String]>,
+    provenance: Option<&'a [Provenance]>,
     threshold: f32,
 ) -> [Vec<Mistake<'a>>; 2] {
     let mistakes = |false_positive: bool| {
@@ -43,7 +44,7 @@ pub fn worst<'a>(
             .map(|(index, (example, (score, _)))| Mistake {
                 example,
                 score: *score,
-                source: sources.map(|sources| sources[index].as_str()),
+                provenance: provenance.map(|rows| &rows[index]),
             })
             .collect();
         // Most confident first: a false positive by how sure it was, a miss by how unsure.
@@ -100,8 +101,11 @@ pub fn write_section(
                 escape(&name.to_string_lossy()),
                 mistake.score,
                 mistake
-                    .source
-                    .map(|source| format!(" · {}", escape(source)))
+                    .provenance
+                    .map(|row| {
+                        let medium = row.medium.as_deref().map(|m| format!(" · {}", escape(m)));
+                        format!(" · {}{}", escape(&row.source), medium.unwrap_or_default())
+                    })
                     .unwrap_or_default()
             );
             let file = format!("{kind}-{}.jpg", rank + 1);
@@ -163,9 +167,14 @@ mod tests {
                 example(path)
             })
             .collect();
-        let sources: Vec<String> = (0..scored.len()).map(|i| format!("package-{i}")).collect();
+        let provenance: Vec<Provenance> = (0..scored.len())
+            .map(|i| Provenance {
+                source: format!("package-{i}"),
+                medium: (i % 2 == 1).then(|| "painting".to_string()),
+            })
+            .collect();
 
-        let mistakes = worst(&examples, &scored, Some(&sources), 0.5);
+        let mistakes = worst(&examples, &scored, Some(&provenance), 0.5);
         let [false_positives, misses] = &mistakes;
         // Non-targets at 6/12 … 11/12 are flagged, most confident first.
         let flagged: Vec<f32> = false_positives.iter().map(|m| m.score).collect();
@@ -174,7 +183,7 @@ mod tests {
         // The targets under 0.5, least flagged first; the one at 0.9 is caught.
         let missed: Vec<f32> = misses.iter().map(|m| m.score).collect();
         assert_eq!(missed, [0.2, 0.45]);
-        assert_eq!(misses[0].source, Some("package-13"));
+        assert_eq!(misses[0].provenance, Some(&provenance[13]));
 
         let mut html = String::new();
         write_section(&mut html, &dir, &mistakes, 0.5).unwrap();
@@ -182,7 +191,14 @@ mod tests {
             html.contains("Wrongly flagged (most confident first): 6"),
             "{html}"
         );
-        assert!(html.contains("image-13.png · 0.200 · package-13"), "{html}");
+        assert!(
+            html.contains("image-13.png · 0.200 · package-13 · painting<"),
+            "{html}"
+        );
+        assert!(
+            html.contains("image-14.png · 0.450 · package-14<"),
+            "{html}"
+        );
         // The vanished file is named with the reason, the others have a thumbnail.
         assert!(html.contains("cannot read"), "{html}");
         let thumbnail = image::open(dir.join(FOLDER).join("false-positive-2.jpg")).unwrap();

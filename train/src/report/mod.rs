@@ -20,7 +20,7 @@ pub use self::activation::{ActivationMap, activation_maps};
 use self::plots::{
     activation_grid, filter_grid, plot_accuracy, plot_loss, plot_roc, plot_sweep, register_font,
 };
-use crate::data::Example;
+use crate::data::{Example, Provenance};
 use crate::describe;
 use crate::epoch_log::EpochMetrics;
 use crate::metrics::{self, confusion_matrix, per_class};
@@ -38,8 +38,8 @@ pub struct RunReport<'a> {
     pub test_examples: &'a [Example],
     /// Test-split flagged probability and whether the image should be flagged.
     pub test_scored: &'a [(f32, bool)],
-    /// Each test image's source, where the dataset's manifest says.
-    pub test_sources: Option<&'a [String]>,
+    /// Each test image's source and medium, where the dataset's manifest says.
+    pub test_provenance: Option<&'a [Provenance]>,
     pub skipped: &'a [(PathBuf, String)],
     /// Where the network saw the flagged class in a few test images (pretrained backbone only).
     pub activation_maps: &'a [ActivationMap],
@@ -99,20 +99,24 @@ pub fn write(dir: &Path, report: &RunReport) -> anyhow::Result<PathBuf> {
                 );
             }
             html.push_str("</table>");
-            if !quality.sources.is_empty() {
-                html.push_str(
-                    "<h3>By source, at the balanced point</h3>\
-                     <table><tr><th>source</th><th>images</th><th>to flag</th><th>caught</th><th>wrongly flagged</th></tr>",
+            for (by, groups) in [("source", &quality.sources), ("medium", &quality.media)] {
+                if groups.is_empty() {
+                    continue;
+                }
+                let _ = write!(
+                    html,
+                    "<h3>By {by}, at the balanced point</h3>\
+                     <table><tr><th>{by}</th><th>images</th><th>to flag</th><th>caught</th><th>wrongly flagged</th></tr>"
                 );
-                for source in &quality.sources {
+                for group in groups {
                     let _ = write!(
                         html,
                         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                        escape(&source.source),
-                        source.images,
-                        source.targets,
-                        source.caught,
-                        source.false_alarms
+                        escape(&group.name),
+                        group.images,
+                        group.targets,
+                        group.caught,
+                        group.false_alarms
                     );
                 }
                 html.push_str("</table>");
@@ -168,7 +172,7 @@ pub fn write(dir: &Path, report: &RunReport) -> anyhow::Result<PathBuf> {
         let worst = mistakes::worst(
             report.test_examples,
             report.test_scored,
-            report.test_sources,
+            report.test_provenance,
             threshold,
         );
         mistakes::write_section(&mut html, dir, &worst, threshold)?;
