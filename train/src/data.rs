@@ -462,6 +462,12 @@ fn split_by_source(
     seed: u64,
 ) -> anyhow::Result<SplitFiles> {
     let manifest = data.join(MANIFEST);
+    if !manifest.is_file() {
+        bail!(
+            "dataset.split_by = \"source\" needs {}, saying where each image came from (a `file` and a `source` column, tab-separated); without one, split picture by picture with --split-by file (or split_by = \"file\" in the recipe's [dataset])",
+            manifest.display()
+        );
+    }
     let by_file = read_manifest(&manifest).with_context(|| {
         format!(
             "dataset.split_by = \"source\" reads each file's source from {}",
@@ -658,6 +664,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(message.contains("\"b\" has 2 source(s)"), "{message}");
+        // A folder without a manifest is told how to split without one.
+        fs::remove_file(dir.join(MANIFEST)).unwrap();
+        let message = split_by_source(&dir, Vec::new(), &classes, [0.7, 0.15, 0.15], 42)
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("--split-by file"), "{message}");
         fs::remove_dir_all(&dir).unwrap();
     }
 
