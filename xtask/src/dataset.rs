@@ -13,13 +13,14 @@ use image::codecs::jpeg::JpegEncoder;
 use image::imageops::FilterType;
 use sha2::{Digest, Sha256};
 
+use crate::backbone::{self, Pinned};
 use crate::work_dir;
 
 /// The class the default filter hides.
 pub const TARGET_CLASS: &str = "fantasy";
 pub const OTHER_CLASS: &str = "other";
 /// Bump when the assembly rules change, so an old dataset is rebuilt.
-const DATASET_VERSION: &str = "default-v5";
+const DATASET_VERSION: &str = "default-v6";
 /// How many held-out images the browser parity test judges.
 pub const PARITY_IMAGES: usize = 20;
 /// Longest side of a stored negative crop; portraits are stored as shipped (≤ 500 px).
@@ -33,8 +34,23 @@ const CROPS: [(f32, f32, f32, f32); 4] = [
     (0.4, 0.4, 0.6, 0.6),
     (0.2, 0.1, 0.6, 0.8),
 ];
-/// The smallest side fraction in [`CROPS`].
+/// The smallest side fraction in [`CROPS`] and [`INSIDE_THE_FRAME`].
 const SMALLEST_CROP: f32 = 0.6;
+/// What lies inside the gilt frame of FreeCol's founding-father portraits: a frame is a cue
+/// that pictures in a feed do not share.
+const INSIDE_THE_FRAME: (f32, f32, f32, f32) = (0.2, 0.17, 0.6, 0.65);
+
+/// How a source's pictures are stored.
+#[derive(Clone, Copy, PartialEq)]
+enum Layout {
+    /// Each file as shipped.
+    AsShipped,
+    /// Wallpapers come in several resolutions of one picture: one is kept per group, cropped
+    /// four ways ([`CROPS`]).
+    Wallpaper,
+    /// A painting in a frame: only the painting ([`INSIDE_THE_FRAME`]).
+    Framed,
+}
 
 struct Source {
     package: String,
@@ -43,8 +59,10 @@ struct Source {
     root: String,
     /// Which files below `root` (by their path relative to it) are taken.
     keep: fn(&Path) -> bool,
-    /// Wallpapers come in several resolutions of one picture: one is kept per group, cropped.
-    wallpaper: bool,
+    layout: Layout,
+    /// A package that is not installed (its dependencies are heavy) but downloaded and unpacked
+    /// when the dataset is assembled; `root` is then inside the unpacked folder.
+    deb: Option<&'static Pinned>,
     /// What kind of picture each group (see [`groups`]) is.
     medium: fn(&str) -> Medium,
 }
@@ -142,14 +160,18 @@ fn reserved_by_name(package: &str) -> Option<&'static str> {
     })
 }
 
-/// Refuses a reserved package, by its name and by the Debian source it was installed from.
-fn refuse_reserved(package: &str) -> anyhow::Result<()> {
-    let source = Command::new("dpkg-query")
-        .args(["-W", "-f=${source:Package}", package])
+/// The Debian source package that `query` (dpkg-query on an installed package, dpkg-deb on a
+/// `.deb`) prints; empty where it prints none (a package whose source has its own name).
+fn debian_source(query: &mut Command) -> String {
+    query
         .output()
         .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
-        .unwrap_or_default();
-    if let Some(reserved) = reserved_by_name(package).or_else(|| reserved_by_name(&source)) {
+        .unwrap_or_default()
+}
+
+/// Refuses a reserved package, by its name and by the Debian source it was built from.
+fn refuse_reserved(package: &str, source: &str) -> anyhow::Result<()> {
+    if let Some(reserved) = reserved_by_name(package).or_else(|| reserved_by_name(source)) {
         bail!(
             "{package} comes from {reserved}, which is reserved for an independent check of the filters: none of its images may be used"
         );
@@ -259,6 +281,74 @@ const FOTOXX_PICTURES: [&str; 8] = [
     "magnify-image.jpg",
     "warps.jpg",
 ];
+/// FreeCol, the remake of Colonization: not installed (it pulls a Java runtime), unpacked.
+const FREECOL: Pinned = Pinned {
+    registry: "Debian",
+    package: "freecol",
+    version: "1.0.0-1",
+    file_prefix: "freecol_1.0.0-1_",
+    sha256: "4ee2d052ff86d7a16eec296cd42cad4c215cca11c179cd6d5f8a732b5637184d",
+};
+/// FreeCol's founding fathers: oil portraits of the colonial era in gilt frames. Left out: the
+/// ones in armour (Drake, Coronado, Stuyvesant, Penn).
+const FREECOL_FOUNDERS: [&str; 21] = [
+    "adamSmith",
+    "bartolomeDeLasCasas",
+    "benjaminFranklin",
+    "brewster",
+    "cortes",
+    "georgeWashington",
+    "henryHudson",
+    "hernandoDeSoto",
+    "jacobFugger",
+    "janDeWitt",
+    "jeanDeBrebeuf",
+    "johnPaulJones",
+    "juanDeSepulveda",
+    "laSalle",
+    "magellan",
+    "paulRevere",
+    "peterMinuit",
+    "pocahontas",
+    "simonBolivar",
+    "thomasJefferson",
+    "thomasPaine",
+];
+/// FreeCol's rulers (paintings, engravings, three old photos), its engraved scenes of the
+/// colonies, an antique map and a cartoon militiaman. Left out: rulers in armour or with a
+/// sword, crowned medieval kings, conquistadors, the soldiers with a raised sabre, castle-like
+/// forts and towns.
+const FREECOL_PICTURES: [&str; 20] = [
+    "default/resources/images/monarch/elizabeth.png",
+    "default/resources/images/monarch/louis.png",
+    "default/resources/images/monarch/louis2.png",
+    "default/resources/images/monarch/pierre.png",
+    "default/resources/images/monarch/segoyewatha.png",
+    "default/resources/images/monarch/wahktageli.png",
+    "default/resources/images/monarch/geronimo.png",
+    "default/resources/images/monarch/taoyateduta.png",
+    "mods/19thCenturyNations/resources/images/monarch/bismarck.png",
+    "mods/19thCenturyNations/resources/images/monarch/leopold.png",
+    "mods/19thCenturyNations/resources/images/monarch/suleiman.png",
+    "mods/19thCenturyNations/resources/images/monarch/victor.png",
+    "default/resources/images/ui/landing.png",
+    "default/resources/images/ui/meet_natives.png",
+    "default/resources/images/ui/political.png",
+    "default/resources/images/ui/religious.png",
+    "default/resources/images/ui/trade.png",
+    "default/resources/images/ui/exploration.png",
+    "default/resources/images/ui/victory.png",
+    "base/resources/images/ui/map.jpg",
+];
+
+fn freecol_medium(group: &str) -> Medium {
+    match group.rsplit('/').next().unwrap_or(group) {
+        "geronimo" | "bismarck" | "victor" => Medium::Photo,
+        "victory" => Medium::Cartoon,
+        _ => Medium::Painting,
+    }
+}
+
 /// Tux Paint's stamp folders that hold no fantasy (no Halloween witches, no armour) and no
 /// bare letters or symbols: photos and drawings of everyday things, cut out on transparency.
 const TUXPAINT_EVERYDAY: [&str; 11] = [
@@ -290,6 +380,11 @@ fn starts_with_any(relative: &Path, prefixes: &[&str]) -> bool {
 
 /// Where the images come from, in a fixed order.
 fn sources() -> Vec<Source> {
+    let freecol_root = backbone::downloads_dir()
+        .join(FREECOL.package)
+        .join("usr/share/games/freecol")
+        .display()
+        .to_string();
     let mut sources = vec![
         Source {
             package: "wesnoth-1.16-data".into(),
@@ -297,7 +392,8 @@ fn sources() -> Vec<Source> {
             class: TARGET_CLASS,
             root: format!("{WESNOTH}/core/images/portraits"),
             keep: everything,
-            wallpaper: false,
+            layout: Layout::AsShipped,
+            deb: None,
             medium: |_| Medium::Painting,
         },
         Source {
@@ -306,7 +402,8 @@ fn sources() -> Vec<Source> {
             class: TARGET_CLASS,
             root: format!("{WESNOTH}/core/images/story"),
             keep: everything,
-            wallpaper: false,
+            layout: Layout::AsShipped,
+            deb: None,
             medium: |_| Medium::Painting,
         },
     ];
@@ -322,7 +419,8 @@ fn sources() -> Vec<Source> {
                 starts_with_any(relative, &["portraits", "story", "maps"])
                     && !relative.components().any(|part| part.as_os_str() == "l10n")
             },
-            wallpaper: false,
+            layout: Layout::AsShipped,
+            deb: None,
             medium: |_| Medium::Painting,
         });
     }
@@ -343,7 +441,8 @@ fn sources() -> Vec<Source> {
                     ],
                 )
             },
-            wallpaper: false,
+            layout: Layout::AsShipped,
+            deb: None,
             medium: |group| {
                 // Portraits are painted; menu backgrounds and cutscenes are rendered scenes.
                 if group.contains("portraits") {
@@ -359,7 +458,8 @@ fn sources() -> Vec<Source> {
             class: OTHER_CLASS,
             root: "/usr/share/wallpapers".into(),
             keep: everything,
-            wallpaper: true,
+            layout: Layout::Wallpaper,
+            deb: None,
             medium: plasma_medium,
         },
         Source {
@@ -368,7 +468,8 @@ fn sources() -> Vec<Source> {
             class: OTHER_CLASS,
             root: "/usr/share/backgrounds/mate".into(),
             keep: everything,
-            wallpaper: true,
+            layout: Layout::Wallpaper,
+            deb: None,
             medium: |group| match group {
                 _ if group.starts_with("nature/") => Medium::Photo,
                 "abstract/Elephants" => Medium::Painting,
@@ -381,7 +482,8 @@ fn sources() -> Vec<Source> {
             class: OTHER_CLASS,
             root: "/usr/share/backgrounds/gnome".into(),
             keep: everything,
-            wallpaper: true,
+            layout: Layout::Wallpaper,
+            deb: None,
             medium: |group| match group {
                 "licorice" | "pixels" | "wood" => Medium::Render,
                 _ => Medium::Abstract,
@@ -393,7 +495,8 @@ fn sources() -> Vec<Source> {
             class: OTHER_CLASS,
             root: "/usr/share/backgrounds".into(),
             keep: |relative| is_one_of(relative, &UKUI_WALLPAPERS),
-            wallpaper: true,
+            layout: Layout::Wallpaper,
+            deb: None,
             medium: ukui_medium,
         },
         Source {
@@ -402,7 +505,8 @@ fn sources() -> Vec<Source> {
             class: OTHER_CLASS,
             root: "/usr/share/doc/kicad/help/en/images".into(),
             keep: |relative| is_one_of(relative, &KICAD_SCREENSHOTS),
-            wallpaper: false,
+            layout: Layout::AsShipped,
+            deb: None,
             medium: |group| match group {
                 "Sample_3D_board" | "raytracing" | "footprint-3d-model" => Medium::Render,
                 _ => Medium::Screenshot,
@@ -414,7 +518,8 @@ fn sources() -> Vec<Source> {
             class: OTHER_CLASS,
             root: "/usr/share/palapeli/collection".into(),
             keep: |relative| is_one_of(relative, &PALAPELI_PHOTOS),
-            wallpaper: false,
+            layout: Layout::AsShipped,
+            deb: None,
             medium: |group| match group {
                 "cincinnati-bridge" => Medium::NightPhoto,
                 _ => Medium::Photo,
@@ -426,12 +531,38 @@ fn sources() -> Vec<Source> {
             class: OTHER_CLASS,
             root: "/usr/share/fotoxx/images".into(),
             keep: |relative| is_one_of(relative, &FOTOXX_PICTURES),
-            wallpaper: false,
+            layout: Layout::AsShipped,
+            deb: None,
             medium: |group| match group {
                 "blur2" | "warps" => Medium::Photo,
                 "magnify-image" => Medium::Painting,
                 _ => Medium::Screenshot,
             },
+        },
+        Source {
+            package: FREECOL.package.into(),
+            license: "GPL-2+; the rulers public domain (see usr/share/doc/freecol/copyright)",
+            class: OTHER_CLASS,
+            root: freecol_root.clone(),
+            keep: |relative| {
+                let name = relative.to_string_lossy();
+                FREECOL_FOUNDERS.iter().any(|founder| {
+                    name == format!("default/resources/images/foundingFathers/{founder}.size6.jpg")
+                })
+            },
+            layout: Layout::Framed,
+            deb: Some(&FREECOL),
+            medium: |_| Medium::Painting,
+        },
+        Source {
+            package: FREECOL.package.into(),
+            license: "GPL-2+; the rulers public domain (see usr/share/doc/freecol/copyright)",
+            class: OTHER_CLASS,
+            root: freecol_root,
+            keep: |relative| is_one_of(relative, &FREECOL_PICTURES),
+            layout: Layout::AsShipped,
+            deb: Some(&FREECOL),
+            medium: freecol_medium,
         },
         Source {
             package: "tuxpaint-stamps-default".into(),
@@ -440,16 +571,22 @@ fn sources() -> Vec<Source> {
             root: "/usr/share/tuxpaint/stamps".into(),
             // Everyday things on a plain background: a white background says nothing.
             keep: |relative| starts_with_any(relative, &TUXPAINT_EVERYDAY),
-            wallpaper: false,
+            layout: Layout::AsShipped,
+            deb: None,
             medium: |_| Medium::Cutout,
         },
     ]);
     sources
 }
 
-/// The Debian packages the dataset is assembled from (`cargo xtask setup` installs them).
+/// The Debian packages the dataset is assembled from that `cargo xtask setup` installs (the
+/// others are unpacked when it is assembled).
 pub fn packages() -> Vec<String> {
-    let mut packages: Vec<String> = sources().into_iter().map(|source| source.package).collect();
+    let mut packages: Vec<String> = sources()
+        .into_iter()
+        .filter(|source| source.deb.is_none())
+        .map(|source| source.package)
+        .collect();
     packages.dedup();
     packages
 }
@@ -475,13 +612,28 @@ pub fn assemble() -> anyhow::Result<PathBuf> {
     let mut seen = HashSet::new();
     let mut duplicates = 0;
     for source in &sources() {
-        refuse_reserved(&source.package)?;
+        let built_from = match source.deb {
+            Some(pin) => {
+                let (deb, _) = backbone::unpacked_deb(pin)?;
+                debian_source(Command::new("dpkg-deb").arg("-f").arg(deb).arg("Source"))
+            }
+            None => debian_source(Command::new("dpkg-query").args([
+                "-W",
+                "-f=${source:Package}",
+                &source.package,
+            ])),
+        };
+        refuse_reserved(&source.package, &built_from)?;
         let root = Path::new(&source.root);
-        let missing = || {
-            format!(
+        let missing = || match source.deb {
+            Some(_) => format!(
+                "no images of the {} package under {}: the unpacked package lacks them",
+                source.package, source.root
+            ),
+            None => format!(
                 "no images of the {} package under {}: run `cargo xtask setup`, which installs it",
                 source.package, source.root
-            )
+            ),
         };
         let files: Vec<PathBuf> = image_files(root)
             .with_context(missing)?
@@ -497,12 +649,14 @@ pub fn assemble() -> anyhow::Result<PathBuf> {
             let folder = dir.join(split).join(source.class);
             fs::create_dir_all(&folder)?;
             let stem = format!("{}--{}", source.package, group.replace('/', "-"));
-            let written = if source.wallpaper {
-                write_crops(&path, &folder, &stem)?
-            } else {
-                let name = format!("{stem}.{}", extension(&path));
-                fs::copy(&path, folder.join(&name))?;
-                vec![name]
+            let written = match source.layout {
+                Layout::Wallpaper => write_crops(&path, &folder, &stem, &CROPS)?,
+                Layout::Framed => write_crops(&path, &folder, &stem, &[INSIDE_THE_FRAME])?,
+                Layout::AsShipped => {
+                    let name = format!("{stem}.{}", extension(&path));
+                    fs::copy(&path, folder.join(&name))?;
+                    vec![name]
+                }
             };
             for name in written {
                 let digest = hex(&Sha256::digest(fs::read(folder.join(&name))?));
@@ -577,7 +731,7 @@ fn groups(source: &Source, files: &[PathBuf]) -> BTreeMap<String, PathBuf> {
     let mut chosen: BTreeMap<String, PathBuf> = BTreeMap::new();
     for path in files {
         let relative = path.strip_prefix(root).unwrap_or(path);
-        let group = if source.wallpaper {
+        let group = if source.layout == Layout::Wallpaper {
             wallpaper_group(relative)
         } else {
             relative.with_extension("").display().to_string()
@@ -618,7 +772,14 @@ fn wallpaper_group(relative: &Path) -> String {
     }
 }
 
-fn write_crops(path: &Path, folder: &Path, stem: &str) -> anyhow::Result<Vec<String>> {
+/// `crops` of the picture at `path` (x, y, width, height as fractions of it), each at most
+/// [`MAX_SIDE`], as `{stem}--{index}.jpg` in `folder`.
+fn write_crops(
+    path: &Path,
+    folder: &Path,
+    stem: &str,
+    crops: &[(f32, f32, f32, f32)],
+) -> anyhow::Result<Vec<String>> {
     let picture = image::open(path)
         .with_context(|| format!("cannot decode {}", path.display()))?
         .into_rgb8();
@@ -638,7 +799,7 @@ fn write_crops(path: &Path, folder: &Path, stem: &str) -> anyhow::Result<Vec<Str
     };
     let (width, height) = picture.dimensions();
     let mut names = Vec::new();
-    for (index, (x, y, w, h)) in CROPS.iter().enumerate() {
+    for (index, (x, y, w, h)) in crops.iter().enumerate() {
         let crop = image::imageops::crop_imm(
             &picture,
             (x * width as f32) as u32,
@@ -742,6 +903,29 @@ mod tests {
     }
 
     #[test]
+    fn freecol_gives_its_founders_unframed_without_armour_and_is_unpacked_not_installed() {
+        let founders = source("freecol");
+        assert!(founders.layout == Layout::Framed && founders.deb.is_some());
+        let folder = "default/resources/images/foundingFathers";
+        assert!((founders.keep)(
+            &Path::new(folder).join("adamSmith.size6.jpg")
+        ));
+        // The small copy would be a duplicate; Drake wears armour.
+        for left in ["adamSmith.jpg", "francisDrake.size6.jpg"] {
+            assert!(!(founders.keep)(&Path::new(folder).join(left)), "{left}");
+        }
+        assert!(!packages().contains(&"freecol".to_string()));
+        assert!(matches!(
+            freecol_medium("mods/x/monarch/bismarck"),
+            Medium::Photo
+        ));
+        assert!(matches!(
+            freecol_medium("default/ui/landing"),
+            Medium::Painting
+        ));
+    }
+
+    #[test]
     fn no_dataset_package_is_reserved_nor_built_from_a_reserved_one() {
         assert_eq!(
             reserved_by_name("lomiri-wallpapers-20.04"),
@@ -749,8 +933,13 @@ mod tests {
         );
         assert_eq!(reserved_by_name("desktop-base"), Some("desktop-base"));
         assert_eq!(reserved_by_name("tuxpaint-stamps-default"), None);
-        for package in packages() {
-            assert_eq!(reserved_by_name(&package), None, "{package}");
+        for source in sources() {
+            assert_eq!(
+                reserved_by_name(&source.package),
+                None,
+                "{}",
+                source.package
+            );
         }
     }
 
