@@ -579,6 +579,19 @@ fn every_shipped_recipe_trains_an_epoch_on_sample_data() {
     let data = dir.join("data");
     // Distinct pictures: the S2 recipe drops near-duplicates.
     write_distinct_dataset(&data, 6);
+    // Where each picture came from, a source per split folder: the default recipe holds whole
+    // sources out, and needs three of each class.
+    let mut manifest = String::from("file\tsource\tmedium\n");
+    for split in ["train", "valid", "test"] {
+        for class in ["vertical", "horizontal"] {
+            for i in 0..6 {
+                manifest.push_str(&format!(
+                    "{split}/{class}/{i}.png\t{class}-{split}\tstripes\n"
+                ));
+            }
+        }
+    }
+    fs::write(data.join("manifest.tsv"), manifest).unwrap();
     let recipes = Path::new(env!("CARGO_MANIFEST_DIR")).join("../recipes");
     let mut trained = 0;
     for entry in fs::read_dir(&recipes).unwrap() {
