@@ -690,14 +690,30 @@ pub fn assemble() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-/// The first [`PARITY_IMAGES`] held-out images, alternating classes, in a stable order.
-pub fn parity_images() -> anyhow::Result<Vec<PathBuf>> {
-    let test = dataset_dir().join("test");
+/// The first [`PARITY_IMAGES`] images of the default run's test split (which its recipe may
+/// draw by source, not from the dataset's `test/` folder), alternating classes, in a stable
+/// order: read from the run's `test-predictions.json`, so the trainer scored every one.
+pub fn parity_images(run_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let predictions = run_dir.join("test-predictions.json");
+    let scored: Vec<serde_json::Value> = serde_json::from_slice(
+        &fs::read(&predictions)
+            .with_context(|| format!("cannot read {}", predictions.display()))?,
+    )
+    .with_context(|| format!("{} is not a list of predictions", predictions.display()))?;
+    let files: Vec<&str> = scored
+        .iter()
+        .filter_map(|prediction| prediction["file"].as_str())
+        .collect();
     let mut per_class = Vec::new();
     for class in [TARGET_CLASS, OTHER_CLASS] {
-        let mut files = image_files(&test.join(class))?;
-        files.sort();
-        per_class.push(files);
+        // `split/class/name`, relative to the dataset's folder.
+        let mut of_class: Vec<PathBuf> = files
+            .iter()
+            .filter(|file| file.split('/').nth(1) == Some(class))
+            .map(|file| dataset_dir().join(file))
+            .collect();
+        of_class.sort();
+        per_class.push(of_class);
     }
     let mut chosen = Vec::new();
     for index in 0.. {

@@ -130,7 +130,7 @@ pub fn build() -> anyhow::Result<Vec<PathBuf>> {
 /// Files a feed serves that no filter can judge, and what the extension must do with each:
 /// `covered` (fail closed), `shown` (vector art is not judged).
 fn broken_images() -> anyhow::Result<Vec<(String, Vec<u8>, &'static str)>> {
-    let real = dataset::parity_images()?
+    let real = dataset::parity_images(&crate::default_run_dir())?
         .into_iter()
         .next()
         .context("no held-out image")?;

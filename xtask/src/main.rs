@@ -124,7 +124,7 @@ pub fn work_dir() -> PathBuf {
 /// The default pack's recipe, relative to the root.
 const DEFAULT_RECIPE: &str = "recipes/default.toml";
 
-fn default_run_dir() -> PathBuf {
+pub fn default_run_dir() -> PathBuf {
     work_dir().join("runs").join("default")
 }
 
@@ -369,10 +369,10 @@ fn publish_pack(pack: &Path) -> anyhow::Result<()> {
 /// Writes what the native CPU backend says about the parity images, reloading the pack from
 /// its file (the trainer's view is in the run folder's `test-predictions.json`).
 fn parity_predictions(pack: &Path) -> anyhow::Result<()> {
-    let images = dataset::parity_images()?;
+    let images = dataset::parity_images(&default_run_dir())?;
     if images.len() < dataset::PARITY_IMAGES {
         bail!(
-            "the default dataset's test split has only {} images; parity needs {}",
+            "the default run's test split has only {} images; parity needs {}",
             images.len(),
             dataset::PARITY_IMAGES
         );
