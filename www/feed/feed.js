@@ -72,12 +72,13 @@ function renderMore() {
   }
 }
 
-// More posts come when the marker at the end nears the viewport, checked on every scroll and in
-// the frame after each page is added (the new posts may still leave the marker in view, as after a
-// reload that restores the scroll position). Scroll events are dispatched within the rendering
-// step, with layout read on the spot; with an IntersectionObserver, whose callbacks come as
-// separate tasks, the feed twice stopped loading in CI with its marker in view and the page
-// still painting.
+// More posts come when the marker at the end nears the viewport. It moves towards the viewport
+// only when the page scrolls, the feed above it shrinks (a picture that fails to load, a card
+// re-laid out) or the window grows, so it is checked on each of those, and in the frame after
+// each page is added (the new posts may still leave the marker in view). A shrinking feed fires
+// no scroll event when the page is already at its end: checking on scroll alone, the feed stopped
+// loading in CI at its end, with the marker in view and the page still painting (as it did with
+// an IntersectionObserver before).
 const more = document.getElementById("more");
 function loadIfNear() {
   if (next >= posts.length || more.getBoundingClientRect().top > innerHeight + 400) return;
@@ -85,6 +86,9 @@ function loadIfNear() {
   requestAnimationFrame(loadIfNear);
 }
 addEventListener("scroll", loadIfNear, { passive: true });
+addEventListener("resize", loadIfNear);
+// In the next frame, not in the observer's callback: adding posts resizes what it observes.
+new ResizeObserver(() => requestAnimationFrame(loadIfNear)).observe(feed);
 renderMore();
 requestAnimationFrame(loadIfNear);
 
