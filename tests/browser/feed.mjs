@@ -98,7 +98,9 @@ function feedProgress(page) {
     framesPainted: globalThis.__veilFrames ?? null,
     scrollY: Math.round(scrollY),
     scrollHeight: document.documentElement.scrollHeight,
+    innerHeight,
     more: document.getElementById("more")?.textContent ?? null,
+    moreTop: Math.round(document.getElementById("more")?.getBoundingClientRect().top ?? NaN),
     errors: globalThis.__veilErrors ?? null,
   }));
 }
