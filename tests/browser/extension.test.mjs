@@ -12,12 +12,12 @@ before(async () => {
   context.server = await serveWww();
   // A second origin for the feed's cross-origin image host.
   context.cdn = await serveWww();
-  const { context: browser, extensionId } = await launchWithExtension(CHROME_EXTENSION);
-  Object.assign(context, { browser, extensionId });
+  const { context: browser, extensionId, close } = await launchWithExtension(CHROME_EXTENSION);
+  Object.assign(context, { browser, extensionId, closeBrowser: close });
 });
 
 after(async () => {
-  await context.browser?.close();
+  await context.closeBrowser?.();
   context.server?.close();
   context.cdn?.close();
 });

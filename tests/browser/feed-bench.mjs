@@ -23,7 +23,7 @@ function browserMemoryMb(profile) {
 }
 
 async function measure(withExtension, server, cdn) {
-  const { context, profile } = await launchWithExtension(withExtension ? CHROME_EXTENSION : null);
+  const { context, profile, close } = await launchWithExtension(withExtension ? CHROME_EXTENSION : null);
   try {
     const page = await context.newPage();
     await page.addInitScript(blockingMonitor);
@@ -58,7 +58,7 @@ async function measure(withExtension, server, cdn) {
     const blockingMs = await page.evaluate(() => globalThis.__veilBlocking);
     return { firstScreenMs, allMs, blockingMs, memoryMb: browserMemoryMb(profile) };
   } finally {
-    await context.close();
+    await close();
   }
 }
 

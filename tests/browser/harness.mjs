@@ -1,7 +1,7 @@
 // Shared set-up for the browser tests: a static server for www/ on a free loopback port and
 // Debian's Chromium, headless, with WebGPU enabled (SwiftShader where there is no GPU).
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { after, before } from "node:test";
@@ -63,7 +63,8 @@ export function launchChromium() {
 }
 
 /** Chromium with a fresh profile and, if `extension` names an unpacked build, that extension.
- * Resolves to `{context, profile, extensionId}`. */
+ * Resolves to `{context, profile, extensionId, close}`; `close()` stops the browser and deletes
+ * the profile (about 70 MB each: left behind, they filled the disk CI shares). */
 export async function launchWithExtension(extension) {
   const profile = mkdtempSync(`${tmpdir()}/veil-chromium-`);
   const extensionArgs = extension ? [`--disable-extensions-except=${extension}`, `--load-extension=${extension}`] : [];
@@ -72,12 +73,16 @@ export async function launchWithExtension(extension) {
     headless: true,
     args: [...extensionArgs, ...CHROMIUM_ARGS],
   });
-  if (!extension) return { context, profile, extensionId: null };
+  const close = async () => {
+    await context.close();
+    rmSync(profile, { recursive: true, force: true, maxRetries: 5 });
+  };
+  if (!extension) return { context, profile, extensionId: null, close };
   try {
     const worker = context.serviceWorkers()[0] ?? (await context.waitForEvent("serviceworker", { timeout: 30_000 }));
-    return { context, profile, extensionId: new URL(worker.url()).host };
+    return { context, profile, extensionId: new URL(worker.url()).host, close };
   } catch (error) {
-    await context.close();
+    await close();
     throw new Error(`the extension in ${extension} did not start (is it built? \`cargo xtask extension\`): ${error.message}`);
   }
 }
