@@ -1,10 +1,9 @@
 // The options page: import packs (checked by loading them before they are stored), list the
 // installed ones with their quality, and export the user's own labels for retraining.
-import init, { VeilFilter } from "./pkg/veil_wasm.js";
+import { loadFilter } from "./pkg/veil.js";
 import { deletePack, savePack } from "./pack-store.js";
 
 const $ = (id) => document.getElementById(id);
-const wasm = init();
 
 async function ask(type, payload = {}) {
   const reply = await chrome.runtime.sendMessage({ type, ...payload });
@@ -104,10 +103,9 @@ $("import").onchange = async () => {
   const file = $("import").files[0];
   if (!file) return;
   const bytes = new Uint8Array(await file.arrayBuffer());
-  await wasm;
   try {
     // Load it exactly as the judge will: a pack that fails here is never stored.
-    const filter = await VeilFilter.load(bytes, "cpu");
+    const filter = await loadFilter(bytes, "cpu");
     const { name } = filter.metadata();
     filter.free();
     await savePack(bytes);

@@ -1,5 +1,5 @@
 // Thin glue: every decision (decoding, resizing, the network, thresholds) happens in Rust.
-import init, { VeilFilter } from "./pkg/veil_wasm.js";
+import { loadFilter as loadVeilFilter } from "./pkg/veil.js";
 
 const $ = (id) => document.getElementById(id);
 let filter = null;
@@ -11,7 +11,7 @@ function showError(message) {
 }
 
 async function loadFilter(bytes, backend) {
-  const next = await VeilFilter.load(bytes, backend);
+  const next = await loadVeilFilter(bytes, backend);
   filter?.free();
   filter = next;
   packBytes = bytes;
@@ -21,8 +21,9 @@ async function loadFilter(bytes, backend) {
     `${meta.name}: ${meta.labels.join(" / ")}, hides “${meta.flagged_labels.join(", ")}”. ` +
     (meta.training.validation_accuracy == null ? "" :
       `Validation accuracy ${(meta.training.validation_accuracy * 100).toFixed(1)}%. `) +
-    `Running on ${filter.backend}${note}.`;
+    `Running on ${filter.backend} in the ${filter.module === "webgpu" ? "WebGPU" : "CPU"} module${note}.`;
   document.body.dataset.backend = filter.backend;
+  document.body.dataset.module = filter.module;
 }
 
 async function judge(file) {
@@ -58,7 +59,6 @@ async function judgeAll(files) {
 }
 
 async function main() {
-  await init();
   try {
     const response = await fetch("packs/default.veilpack");
     if (!response.ok) throw new Error(`the default pack is missing (HTTP ${response.status}): run \`cargo xtask demo\``);

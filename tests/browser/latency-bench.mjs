@@ -3,13 +3,16 @@
 // TensorFlow.js (what today's NSFW-filter extensions run on) with the same architecture and
 // input size on its WebGPU and WebAssembly backends. Prints medians; writes
 // target/veil/latency.json. `VEIL_BENCH_PACK=path/to.veilpack` (under the repository root)
-// measures another pack: the S0 conv stack or EfficientNet-Lite0.
+// measures another pack: the S0 conv stack or EfficientNet-Lite0. Then the extension's pool of
+// judging workers: images per second with all its workers against one.
 import { writeFileSync } from "node:fs";
-import { ROOT, WORK, launchChromium, serveWww } from "./harness.mjs";
+import { CHROME_EXTENSION, ROOT, WORK, launchChromium, serveWww } from "./harness.mjs";
 
 const RUNS = 30;
 const WARMUP = 5;
 const PACK = `/${process.env.VEIL_BENCH_PACK ?? "www/packs/default.veilpack"}`;
+// The Chrome build's judging worker (`cargo xtask extension`), beside its copy of the modules.
+const POOL_WORKER = `/${CHROME_EXTENSION.slice(ROOT.length)}/judge-worker.js`;
 
 // Serve the repository root: the page under /www, the peer under /node_modules.
 const server = await serveWww(ROOT);
@@ -21,11 +24,11 @@ try {
   for (const script of ["tfjs/dist/tf.min.js", "tfjs-backend-webgpu/dist/tf-backend-webgpu.min.js", "tfjs-backend-wasm/dist/tf-backend-wasm.min.js"]) {
     await page.addScriptTag({ url: `/node_modules/@tensorflow/${script}` });
   }
-  const results = await page.evaluate(async ({ RUNS, WARMUP, PACK }) => {
+  const results = await page.evaluate(async ({ RUNS, WARMUP, PACK, POOL_WORKER }) => {
     const median = (values) => values.sort((a, b) => a - b)[values.length >> 1];
-    const { VeilFilter } = await import("/www/pkg/veil_wasm.js");
+    const { loadFilter } = await import("/www/pkg/veil.js");
     const pack = new Uint8Array(await (await fetch(PACK)).arrayBuffer());
-    const probe = await VeilFilter.load(pack, "cpu");
+    const probe = await loadFilter(pack, "cpu");
     const meta = probe.metadata();
     probe.free();
     const [[kind, architecture]] = Object.entries(meta.architecture);
@@ -45,9 +48,34 @@ try {
     }
 
     for (const backend of ["webgpu", "cpu"]) {
-      const filter = await VeilFilter.load(pack, backend);
+      const filter = await loadFilter(pack, backend);
       await time(`veil ${filter.backend}`, () => filter.classifyRgba(size, size, rgba));
       filter.free();
+    }
+
+    // The extension's judging pool: its own worker script, CPU module, as many workers as it
+    // starts here (one per core, at most 4) against one, on the same 8 images per worker.
+    const poolSize = Math.max(1, Math.min(navigator.hardwareConcurrency || 1, 4));
+    const throughput = [];
+    for (const workers of [...new Set([1, poolSize])]) {
+      const pool = Array.from({ length: workers }, () => new Worker(POOL_WORKER, { type: "module" }));
+      let nextId = 0;
+      const call = (worker, message) => new Promise((resolve, reject) => {
+        const id = nextId++;
+        const listener = ({ data }) => {
+          if (data.id !== id) return;
+          worker.removeEventListener("message", listener);
+          data.failure === undefined ? resolve(data.value) : reject(new Error(data.failure));
+        };
+        worker.addEventListener("message", listener);
+        worker.postMessage({ id, packId: "bench", backend: "cpu", ...message });
+      });
+      const judge = (worker) => call(worker, { method: "classifyRgba", args: [size, size, rgba] });
+      await Promise.all(pool.map((worker) => call(worker, { bytes: pack, method: "classifyRgba", args: [size, size, rgba] })));
+      const start = performance.now();
+      await Promise.all(pool.map(async (worker) => { for (let i = 0; i < 8; i++) await judge(worker); }));
+      throughput.push({ workers, imagesPerSecond: (workers * 8 * 1000) / (performance.now() - start) });
+      pool.forEach((worker) => worker.terminate());
     }
 
     tf.wasm.setWasmPaths("/node_modules/@tensorflow/tfjs-backend-wasm/dist/");
@@ -68,7 +96,7 @@ try {
       });
       model.dispose();
     }
-    return { pack: PACK, architecture: kind, inputSize: size, runs: RUNS, rows, userAgent: navigator.userAgent };
+    return { pack: PACK, architecture: kind, inputSize: size, runs: RUNS, rows, throughput, userAgent: navigator.userAgent };
 
     // The pack's network as TensorFlow.js layers (random weights: only the time is compared).
     function convStack({ channels, dense, num_classes }) {
@@ -111,11 +139,14 @@ try {
       x = tf.layers.globalAveragePooling2d({}).apply(convNorm(x, 1280, 1, 1, true));
       return tf.model({ inputs: input, outputs: tf.layers.dense({ units: num_classes, activation: "softmax" }).apply(x) });
     }
-  }, { RUNS, WARMUP, PACK });
+  }, { RUNS, WARMUP, PACK, POOL_WORKER });
 
   console.log(`${results.pack} (${results.architecture}): per-image latency, ${results.inputSize}×${results.inputSize} input, median of ${results.runs} after ${WARMUP} warm-up runs`);
   for (const row of results.rows) {
     console.log(row.error ? `${row.name.padEnd(12)} ${row.error}` : `${row.name.padEnd(12)} ${row.medianMs.toFixed(2).padStart(8)} ms  (min ${row.minMs.toFixed(2)})`);
+  }
+  for (const { workers, imagesPerSecond } of results.throughput) {
+    console.log(`extension pool, ${workers} worker(s), CPU module: ${imagesPerSecond.toFixed(1)} images/s`);
   }
   writeFileSync(`${WORK}latency.json`, JSON.stringify(results, null, 2));
 } finally {

@@ -1,7 +1,7 @@
 // The seam: one pack, one network, three backends. The trainer's own scores (of the weights as
 // the pack stores them, which its thresholds and quality were measured on), the native CPU
-// backend reloading the pack file, and the browser's WebGPU and CPU paths must give the same
-// probabilities for the same held-out images.
+// backend reloading the pack file, and the browser's WebGPU path and the CPU paths of both wasm
+// modules must give the same probabilities for the same held-out images.
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { test } from "node:test";
@@ -18,7 +18,7 @@ function maxDifference(expected, actual) {
   return worst;
 }
 
-test("native CPU, browser WebGPU and browser CPU agree within 1e-4 on 20 held-out images", async (t) => {
+test("native CPU, browser WebGPU and both wasm modules' CPU paths agree within 1e-4 on 20 held-out images", async (t) => {
   const native = nativePredictions();
   assert.equal(native.length, 20, "the parity set is 20 images");
   const trainerScores = new Map(
@@ -28,21 +28,31 @@ test("native CPU, browser WebGPU and browser CPU agree within 1e-4 on 20 held-ou
   const { page } = await openPlayground(env.browser, env.server.url);
 
   const browserResults = await page.evaluate(async (images) => {
-    const { VeilFilter } = await import("/pkg/veil_wasm.js");
+    const { loadFilter } = await import("/pkg/veil.js");
     const pack = new Uint8Array(await (await fetch("/packs/default.veilpack")).arrayBuffer());
     const decode = (b64) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
     const results = { hasWebGpu: "gpu" in navigator };
-    for (const backend of ["webgpu", "cpu"]) {
+    const loaders = {
+      webgpu: () => loadFilter(pack, "webgpu"),
+      cpu: () => loadFilter(pack, "cpu"),
+      // The WebGPU module keeps Flex to fall back on: its CPU path must agree too.
+      gpuModuleCpu: async () => {
+        const gpu = await import("/pkg/veil_wasm_gpu.js");
+        await gpu.default();
+        return gpu.VeilFilter.load(pack, "cpu");
+      },
+    };
+    for (const [name, load] of Object.entries(loaders)) {
       let filter;
       try {
-        filter = await VeilFilter.load(pack, backend);
+        filter = await load();
       } catch (error) {
-        results[backend] = { error: String(error.message ?? error) };
+        results[name] = { error: String(error.message ?? error) };
         continue;
       }
       const verdicts = [];
       for (const image of images) verdicts.push(await filter.classifyEncoded(decode(image)));
-      results[backend] = { backend: filter.backend, verdicts };
+      results[name] = { backend: filter.backend, module: filter.module, verdicts };
       filter.free();
     }
     return results;
@@ -59,19 +69,23 @@ test("native CPU, browser WebGPU and browser CPU agree within 1e-4 on 20 held-ou
   report.nativeReloadVsTrainer = worstReload;
   assert.ok(worstReload <= PARITY_TOLERANCE, `reloaded pack differs from the trainer's scores by ${worstReload}`);
 
-  assert.ok(!browserResults.cpu.error, `browser CPU path failed: ${browserResults.cpu.error}`);
-  assert.equal(browserResults.cpu.backend, "cpu");
-  report.browserCpuVsNative = Math.max(
-    ...native.map((n, i) => maxDifference(n.verdict.scores, browserResults.cpu.verdicts[i].scores)),
-  );
-  assert.ok(report.browserCpuVsNative <= PARITY_TOLERANCE, `browser CPU differs by ${report.browserCpuVsNative}`);
+  for (const [name, module] of [["cpu", "cpu"], ["gpuModuleCpu", "webgpu"]]) {
+    const result = browserResults[name];
+    assert.ok(!result.error, `browser CPU path of the ${module} module failed: ${result.error}`);
+    assert.deepEqual([result.backend, result.module], ["cpu", module]);
+    report[`browserCpuVsNative_${module}Module`] = Math.max(
+      ...native.map((n, i) => maxDifference(n.verdict.scores, result.verdicts[i].scores)),
+    );
+    const difference = report[`browserCpuVsNative_${module}Module`];
+    assert.ok(difference <= PARITY_TOLERANCE, `browser CPU in the ${module} module differs by ${difference}`);
+  }
 
   if (!browserResults.hasWebGpu) {
     t.diagnostic("this Chromium exposes no navigator.gpu: the WebGPU path was not checked here");
     report.browserWebGpuVsNative = null;
   } else {
     assert.ok(!browserResults.webgpu.error, `browser WebGPU path failed: ${browserResults.webgpu.error}`);
-    assert.equal(browserResults.webgpu.backend, "webgpu");
+    assert.deepEqual([browserResults.webgpu.backend, browserResults.webgpu.module], ["webgpu", "webgpu"]);
     report.browserWebGpuVsNative = Math.max(
       ...native.map((n, i) => maxDifference(n.verdict.scores, browserResults.webgpu.verdicts[i].scores)),
     );

@@ -49,12 +49,34 @@ test("a file that is not an image gets an error line, not a broken page", async 
   assert.deepEqual(errors, []);
 });
 
+/** Prepares a page to list every wasm module it fetches, in `modules`. */
+function recordModules(modules) {
+  return (page) => page.on("request", (request) => {
+    const match = request.url().match(/(veil_wasm_\w+)_bg\.wasm/);
+    if (match) modules.push(match[1]);
+  });
+}
+
+test("where WebGPU renders in software or is missing, the page judges in the CPU module and never fetches the WebGPU one", async () => {
+  const modules = [];
+  const { page, errors } = await openPlayground(env.browser, env.server.url, recordModules(modules));
+  assert.deepEqual([await page.getAttribute("body", "data-backend"), await page.getAttribute("body", "data-module")], ["cpu", "cpu"]);
+  // Headless Chromium's adapter is SwiftShader (or none, where WebGPU is off).
+  assert.match(await page.textContent("#pack-status"), /in the CPU module \(WebGPU unavailable: (the WebGPU adapter \(.+\) renders in software|this browser (exposes|offers) no WebGPU)/);
+  assert.deepEqual(modules, ["veil_wasm_cpu"]);
+  assert.deepEqual(errors, []);
+});
+
 test("without WebGPU the page runs the filter on the CPU and says why", async () => {
-  const hideWebGpu = (page) =>
-    page.addInitScript(() => Object.defineProperty(Navigator.prototype, "gpu", { get: () => undefined }));
+  const modules = [];
+  const hideWebGpu = async (page) => {
+    await recordModules(modules)(page);
+    await page.addInitScript(() => Object.defineProperty(Navigator.prototype, "gpu", { get: () => undefined }));
+  };
   const { page, errors } = await openPlayground(env.browser, env.server.url, hideWebGpu);
   assert.equal(await page.getAttribute("body", "data-backend"), "cpu");
   assert.match(await page.textContent("#pack-status"), /WebGPU unavailable: this browser exposes no WebGPU/);
+  assert.deepEqual(modules, ["veil_wasm_cpu"]);
   const [first] = nativePredictions();
   await page.setInputFiles("#image-file", first.file);
   const row = page.locator("#results li[data-label]");

@@ -66,9 +66,9 @@ pub fn assemble(pack: &Path) -> anyhow::Result<Vec<PathBuf>> {
             }
         }
         let pkg = root().join("www").join("pkg");
-        for name in ["veil_wasm.js", "veil_wasm_bg.wasm"] {
-            fs::copy(pkg.join(name), dir.join("pkg").join(name)).with_context(|| {
-                format!("{name} is missing from www/pkg: build the wasm module first")
+        for name in crate::wasm::shipped_files() {
+            fs::copy(pkg.join(&name), dir.join("pkg").join(&name)).with_context(|| {
+                format!("{name} is missing from www/pkg: build the wasm modules first")
             })?;
         }
         fs::copy(pack, dir.join("packs").join("default.veilpack"))?;

@@ -25,7 +25,7 @@ Every step skips work whose inputs (sources, recipe, data manifest, tool version
 since it last succeeded, and says so; --force redoes it.
 
   demo    install what is missing, assemble the default dataset, train the default filter,
-          build the wasm module and serve the playground on http://127.0.0.1:8787
+          build the wasm modules and serve the playground on http://127.0.0.1:8787
   test    install what is missing and run every test: Rust unit and integration tests, the
           wasm build, web-ext lint, and the real-browser tests in headless Chromium and
           Firefox ESR
@@ -34,7 +34,7 @@ since it last succeeded, and says so; --force redoes it.
   data    assemble the default dataset from Debian packages; `data fashion-mnist` writes
           Fashion-MNIST (Debian's dataset-fashion-mnist) as image folders
   train   train the default filter pack from the default dataset
-  wasm    build the wasm module into www/pkg and print its sizes
+  wasm    build the CPU and WebGPU wasm modules into www/pkg and print their sizes
   extension  build the Chrome and Firefox extensions (unpacked and zipped) under target/veil/extension
   serve   serve www/ on http://127.0.0.1:8787
   bench   measure per-image latency in headless Chromium against TensorFlow.js, and what the
@@ -163,7 +163,8 @@ fn demo() -> anyhow::Result<()> {
         pack.display(),
         fs::metadata(&pack)?.len()
     );
-    println!("  wasm module:         {sizes}");
+    println!("  wasm CPU module:     {}", sizes.cpu);
+    println!("  wasm WebGPU module:  {}", sizes.gpu);
     println!(
         "  extension:           load {} unpacked (chrome://extensions, developer mode) or install the zips beside it",
         extension::unpacked(extension::Browser::Chrome).display()
@@ -173,8 +174,8 @@ fn demo() -> anyhow::Result<()> {
 }
 
 /// Builds what the pages and the extension need: the native trainer, the default pack, the
-/// wasm module, the demo feed and both browsers' extensions.
-fn build_page() -> anyhow::Result<(PathBuf, wasm::Sizes)> {
+/// wasm modules, the demo feed and both browsers' extensions.
+fn build_page() -> anyhow::Result<(PathBuf, wasm::Modules)> {
     build_native()?;
     let pack = train_default()?;
     let sizes = wasm::build()?;

@@ -1,4 +1,5 @@
-//! Builds `crates/veil-wasm` for browsers into `www/pkg` and reports its size at each stage.
+//! Builds `crates/veil-wasm` for browsers into `www/pkg`, as a CPU module and a WebGPU module
+//! beside the loader that picks between them, and reports each one's size at each stage.
 
 use std::fmt;
 use std::fs;
@@ -48,33 +49,108 @@ const WASM_OPT_FLAGS: [&str; 8] = [
     "--enable-simd",
 ];
 
-/// Compiles the module (cargo skips that when nothing changed), then runs wasm-bindgen and
+/// One of the two modules built from `crates/veil-wasm`.
+#[derive(Clone, Copy)]
+pub enum Module {
+    /// Flex only: what every browser loads.
+    Cpu,
+    /// WebGPU and Flex: fetched only where a hardware adapter exists.
+    Gpu,
+}
+
+impl Module {
+    /// The cargo feature and profile (`wasm-<name>`) that build it, and its file names' stem.
+    fn name(self) -> &'static str {
+        match self {
+            Module::Cpu => "cpu",
+            Module::Gpu => "gpu",
+        }
+    }
+
+    /// `veil_wasm_cpu` or `veil_wasm_gpu`: the JavaScript glue is `<stem>.js`, the module
+    /// `<stem>_bg.wasm`.
+    pub fn stem(self) -> String {
+        format!("veil_wasm_{}", self.name())
+    }
+}
+
+/// The loader pages import: it instantiates the CPU module and fetches the WebGPU one only where
+/// the CPU module's `webgpuAdvice()` says it can run.
+const LOADER: &str = "veil.js";
+
+/// Both modules' sizes.
+pub struct Modules {
+    pub cpu: Sizes,
+    pub gpu: Sizes,
+}
+
+impl fmt::Display for Modules {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CPU module {}; WebGPU module {}", self.cpu, self.gpu)
+    }
+}
+
+/// Builds both modules into `www/pkg` beside the loader, printing each one's size.
+pub fn build() -> anyhow::Result<Modules> {
+    let pkg = root().join("www/pkg");
+    let modules = Modules {
+        cpu: build_module(Module::Cpu, &pkg)?,
+        gpu: build_module(Module::Gpu, &pkg)?,
+    };
+    fs::copy(
+        root().join("crates/veil-wasm/js").join(LOADER),
+        pkg.join(LOADER),
+    )
+    .with_context(|| format!("cannot copy {LOADER} into {}", pkg.display()))?;
+    Ok(modules)
+}
+
+/// The files of `www/pkg` that pages load: the loader and both modules with their glue.
+pub fn shipped_files() -> Vec<String> {
+    let mut files = vec![LOADER.to_string()];
+    for module in [Module::Cpu, Module::Gpu] {
+        files.extend([
+            format!("{}.js", module.stem()),
+            format!("{}_bg.wasm", module.stem()),
+        ]);
+    }
+    files
+}
+
+/// Compiles one module (cargo skips that when nothing changed), then runs wasm-bindgen and
 /// wasm-opt unless the compiled module and both tools are what they were last time.
-pub fn build() -> anyhow::Result<Sizes> {
-    let root = root();
+fn build_module(module: Module, pkg: &Path) -> anyhow::Result<Sizes> {
+    let profile = format!("wasm-{}", module.name());
     cargo(&[
         "build",
         "--package",
         "veil-wasm",
-        "--release",
+        "--profile",
+        &profile,
+        "--no-default-features",
+        "--features",
+        module.name(),
         "--target",
         "wasm32-unknown-unknown",
     ])?;
-    let built = target_dir().join("wasm32-unknown-unknown/release/veil_wasm.wasm");
-    let pkg = root.join("www/pkg");
-    let module = pkg.join("veil_wasm_bg.wasm");
-    let record = work_dir().join("wasm-sizes.json");
+    let built = target_dir()
+        .join("wasm32-unknown-unknown")
+        .join(&profile)
+        .join("veil_wasm.wasm");
+    let stem = module.stem();
+    let wasm = pkg.join(format!("{stem}_bg.wasm"));
+    let record = work_dir().join(format!("{stem}-sizes.json"));
     let inputs = Inputs::new()
         .file(&built)?
         .text(WASM_BINDGEN_VERSION)
-        .file(&root.join("node_modules/binaryen/package.json"))?
+        .file(&root().join("node_modules/binaryen/package.json"))?
         .text(&WASM_OPT_FLAGS.join(" "));
     fresh::step(
-        "wasm",
+        &stem,
         inputs,
-        &[&module, &pkg.join("veil_wasm.js"), &record],
+        &[&wasm, &pkg.join(format!("{stem}.js")), &record],
         || {
-            let sizes = bind_and_optimize(&built, &pkg)?;
+            let sizes = bind_and_optimize(&built, pkg, &stem)?;
             let json = serde_json::json!({ "raw": sizes.raw, "optimized": sizes.optimized, "gzipped": sizes.gzipped });
             fs::create_dir_all(work_dir())?;
             fs::write(&record, json.to_string()).context("cannot record wasm sizes")
@@ -82,18 +158,23 @@ pub fn build() -> anyhow::Result<Sizes> {
     )?;
     let json: serde_json::Value = serde_json::from_slice(&fs::read(&record)?)
         .with_context(|| format!("{} is not JSON", record.display()))?;
-    let size = |key: &str| json[key].as_u64().context("wasm-sizes.json lacks a size");
+    let size = |key: &str| {
+        json[key]
+            .as_u64()
+            .with_context(|| format!("{} lacks a size", record.display()))
+    };
     let sizes = Sizes {
         raw: size("raw")?,
         optimized: size("optimized")?,
         gzipped: size("gzipped")?,
     };
-    eprintln!("veil_wasm_bg.wasm: {sizes}");
+    eprintln!("{stem}_bg.wasm: {sizes}");
     Ok(sizes)
 }
 
-/// wasm-bindgen's JavaScript glue and module into `pkg`, the module then through wasm-opt.
-fn bind_and_optimize(built: &Path, pkg: &Path) -> anyhow::Result<Sizes> {
+/// wasm-bindgen's JavaScript glue and module into `pkg` as `stem`, the module then through
+/// wasm-opt.
+fn bind_and_optimize(built: &Path, pkg: &Path, stem: &str) -> anyhow::Result<Sizes> {
     let root = root();
     run(
         "wasm-bindgen",
@@ -102,12 +183,14 @@ fn bind_and_optimize(built: &Path, pkg: &Path) -> anyhow::Result<Sizes> {
             "--target",
             "web",
             "--no-typescript",
+            "--out-name",
+            stem,
             "--out-dir",
             &pkg.display().to_string(),
         ],
         &root,
     )?;
-    let module = pkg.join("veil_wasm_bg.wasm");
+    let module = pkg.join(format!("{stem}_bg.wasm"));
     let raw = fs::metadata(&module)?.len();
     let module_arg = module.display().to_string();
     let mut args = WASM_OPT_FLAGS.to_vec();

@@ -1,6 +1,9 @@
-//! Choosing where the network runs: WebGPU when the browser has a working adapter, the Flex CPU
-//! backend otherwise.
+//! Choosing where the network runs: WebGPU when the browser has a working hardware adapter, the
+//! Flex CPU backend otherwise. The crate builds two modules (`cpu` and `gpu` features): the CPU
+//! module has no WebGPU runtime, and [`webgpu_advice`] tells the page whether fetching the
+//! WebGPU module is worth it.
 
+#[cfg(feature = "gpu")]
 use std::cell::RefCell;
 use std::str::FromStr;
 
@@ -39,6 +42,10 @@ pub struct Selected {
     pub fallback_reason: Option<String>,
 }
 
+/// Which module this is: `"webgpu"` (WebGPU and the CPU) or `"cpu"` (the CPU only).
+pub const MODULE: &str = if cfg!(feature = "gpu") { "webgpu" } else { "cpu" };
+
+#[cfg(feature = "gpu")]
 thread_local! {
     // burn's wgpu runtime is initialised once per page; later filters reuse its device.
     static WEBGPU: RefCell<Option<Device>> = const { RefCell::new(None) };
@@ -58,10 +65,8 @@ pub async fn select(choice: BackendChoice) -> Result<Selected, String> {
             fallback_reason: None,
         }),
         BackendChoice::Auto => {
-            if let Some(adapter) = software_adapter().await {
-                return Ok(cpu(Some(format!(
-                    "the WebGPU adapter ({adapter}) renders in software, which is slower than the CPU backend"
-                ))));
+            if let Some(reason) = webgpu_advice().await {
+                return Ok(cpu(Some(reason)));
             }
             Ok(match webgpu().await {
                 Ok(device) => Selected {
@@ -75,6 +80,29 @@ pub async fn select(choice: BackendChoice) -> Result<Selected, String> {
     }
 }
 
+/// Why this browser should judge on the CPU, or `None` where it offers a hardware WebGPU adapter
+/// (which still has to pass [`self_test`]).
+pub async fn webgpu_advice() -> Option<String> {
+    let Some(gpu) = navigator_gpu() else {
+        return Some("this browser exposes no WebGPU (navigator.gpu is missing)".into());
+    };
+    let Some(adapter) = default_adapter(&gpu).await else {
+        return Some("this browser offers no WebGPU adapter".into());
+    };
+    software_renderer(&adapter).map(|renderer| {
+        format!(
+            "the WebGPU adapter ({renderer}) renders in software, which is slower than the CPU backend"
+        )
+    })
+}
+
+#[cfg(not(feature = "gpu"))]
+async fn webgpu() -> Result<Device, String> {
+    // The page loads this module for the CPU and fetches the WebGPU module where it can use it.
+    Err("Veil's WebGPU module did not load, so this is its CPU module, which has no WebGPU".into())
+}
+
+#[cfg(feature = "gpu")]
 async fn webgpu() -> Result<Device, String> {
     if let Some(device) = WEBGPU.with_borrow(Clone::clone) {
         return Ok(device);
@@ -94,6 +122,7 @@ async fn webgpu() -> Result<Device, String> {
 
 /// Some adapters initialise but compute garbage or nothing; one tiny matmul read back finds out
 /// before any verdict depends on it.
+#[cfg(feature = "gpu")]
 async fn self_test(device: &Device) -> Result<(), String> {
     let a = Tensor::<2>::from_data([[1.0f32, 2.0], [3.0, 4.0]], device);
     let product = a.clone().matmul(a);
@@ -111,6 +140,7 @@ async fn self_test(device: &Device) -> Result<(), String> {
     Ok(())
 }
 
+#[cfg(feature = "gpu")]
 fn has_navigator_gpu() -> bool {
     navigator_gpu().is_some()
 }
@@ -125,18 +155,22 @@ fn navigator_gpu() -> Option<JsValue> {
         .filter(|gpu| !gpu.is_undefined() && !gpu.is_null())
 }
 
-/// Names the default WebGPU adapter if it emulates a GPU on the CPU (SwiftShader, llvmpipe,
-/// WARP: a machine without a usable GPU). Such adapters run the net about ten times slower than
-/// the Flex backend on the same CPU (BENCHMARKS.md), so `auto` does not pick them.
-async fn software_adapter() -> Option<String> {
-    let gpu = navigator_gpu()?;
-    let request: js_sys::Function = Reflect::get(&gpu, &"requestAdapter".into())
+/// `navigator.gpu.requestAdapter()`, or `None` where it fails or finds none.
+async fn default_adapter(gpu: &JsValue) -> Option<JsValue> {
+    let request: js_sys::Function = Reflect::get(gpu, &"requestAdapter".into())
         .ok()?
         .dyn_into()
         .ok()?;
-    let promise: js_sys::Promise = request.call0(&gpu).ok()?.dyn_into().ok()?;
+    let promise: js_sys::Promise = request.call0(gpu).ok()?.dyn_into().ok()?;
     let adapter = JsFuture::from(promise).await.ok()?;
-    let info = Reflect::get(&adapter, &"info".into())
+    (!adapter.is_null() && !adapter.is_undefined()).then_some(adapter)
+}
+
+/// Names the adapter if it emulates a GPU on the CPU (SwiftShader, llvmpipe, WARP: a machine
+/// without a usable GPU). Such adapters run the net about ten times slower than the Flex backend
+/// on the same CPU (BENCHMARKS.md), so `auto` does not pick them.
+fn software_renderer(adapter: &JsValue) -> Option<String> {
+    let info = Reflect::get(adapter, &"info".into())
         .ok()
         .filter(|info| info.is_object())?;
     let field = |name: &str| {

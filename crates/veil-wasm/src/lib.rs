@@ -46,7 +46,8 @@ pub struct VeilFilter {
 #[wasm_bindgen]
 impl VeilFilter {
     /// Verifies and loads a pack. `backend` is `"auto"` (WebGPU, falling back to the CPU when
-    /// WebGPU is missing or broken), `"webgpu"` (fail instead of falling back) or `"cpu"`.
+    /// WebGPU is missing, in software or broken), `"webgpu"` (fail instead of falling back) or
+    /// `"cpu"`. Pages load filters through `veil.js`, which picks the module for the backend.
     pub async fn load(pack: Vec<u8>, backend: String) -> Result<VeilFilter, JsError> {
         let choice: BackendChoice = backend.parse().map_err(|e: String| JsError::new(&e))?;
         let pack = FilterPack::from_bytes(&pack).map_err(to_js)?;
@@ -66,6 +67,12 @@ impl VeilFilter {
     #[wasm_bindgen(getter)]
     pub fn backend(&self) -> String {
         self.loaded.backend.name.to_string()
+    }
+
+    /// `"webgpu"` or `"cpu"`: which of Veil's two modules this filter was loaded in.
+    #[wasm_bindgen(getter)]
+    pub fn module(&self) -> String {
+        backend::MODULE.to_string()
     }
 
     /// Why `"auto"` ended on the CPU, if it did.
@@ -137,6 +144,13 @@ impl VeilFilter {
             Ok(results.into())
         })
     }
+}
+
+/// Why this browser should judge on the CPU (no WebGPU, no adapter, a software adapter), or
+/// `undefined` where its adapter is worth fetching the WebGPU module for.
+#[wasm_bindgen(js_name = webgpuAdvice)]
+pub async fn webgpu_advice() -> Option<String> {
+    backend::webgpu_advice().await
 }
 
 /// The user's keyword list, for the extension: which posts mention a keyword and which packs
