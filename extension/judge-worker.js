@@ -1,8 +1,8 @@
-// One judge of the pool (judge.js): a dedicated worker with its own wasm instance and the packs
-// loaded in it. It only runs the network; judge.js fetches the bytes and spreads the batches.
+// One judge of the pool (judge-pool.js): a dedicated worker with its own wasm instance and the
+// packs loaded in it. It only runs the network; judge.js fetches the bytes, the pool spreads them.
 import { loadFilter } from "./pkg/veil.js";
 
-// `${packId} ${backend}` -> Promise<VeilFilter>. judge.js sends a pack's bytes with the first
+// `${packId} ${backend}` -> Promise<VeilFilter>. The pool sends a pack's bytes with the first
 // request for it, and again after a failed load.
 const filters = new Map();
 
@@ -18,7 +18,7 @@ self.onmessage = async ({ data: { id, packId, bytes, backend, method, args } }) 
     const filter = await filters.get(key);
     self.postMessage({ id, backend: filter.backend, value: await filter[method](...args) });
   } catch (error) {
-    // A trap (a Rust panic) may leave the instance broken: judge.js then replaces this worker.
+    // A trap (a Rust panic) may leave the instance broken: the pool then replaces this worker.
     const broken = error instanceof WebAssembly.RuntimeError;
     self.postMessage({ id, failure: String(error?.message ?? error), unloaded: !filters.has(key), broken });
   }
