@@ -12,6 +12,9 @@
   // Icons, avatars, spacers: too small to spoil anything, and too many to be worth judging.
   const MIN_SIDE = 40;
   const BATCH = 12;
+  // Two batches in flight: the extension fetches one batch's images while the network judges
+  // the other's, instead of the network waiting on the download between batches.
+  const BATCHES_IN_FLIGHT = 2;
   const WATCHED_ATTRIBUTES = ["src", "srcset", "style", "poster", STATE, POST];
   // How long the first batch waits for the extension's cold start (wasm, packs, first kernels)
   // before its own judging timeout starts: a slow machine needs more than one batch's time for it.
@@ -34,8 +37,10 @@
   const verdicts = new Map(); // url -> verdict
   const waiting = new Map(); // url -> Set<element>
   const nearScreen = new Set(); // urls of pending elements on or near the screen
+  const everNear = new Set(); // urls of elements that have been on or near the screen
   const revealed = new Set(); // urls the user revealed in this page
-  let inFlight = false;
+  const judging = new Set(); // urls of the batches in flight
+  let inFlight = 0;
   let judgeReady = null;
 
   // ---- the style sheet, in the document and in every shadow root ----------------------------
@@ -110,12 +115,14 @@
     reportCount();
   }
 
-  // ---- judging, nearest the screen first, one batch at a time --------------------------------
+  // ---- judging, nearest the screen first, a batch at a time ----------------------------------
   const visibility = new IntersectionObserver(
     (entries) => {
       for (const entry of entries) {
         const url = urlOf.get(entry.target);
-        if (entry.isIntersecting && waiting.has(url)) nearScreen.add(url);
+        if (!entry.isIntersecting || !waiting.has(url)) continue;
+        nearScreen.add(url);
+        everNear.add(url);
       }
       scheduleJudging();
     },
@@ -123,14 +130,18 @@
   );
 
   function scheduleJudging() {
-    if (!inFlight && waiting.size && active()) queueMicrotask(judgeNextBatch);
+    if (inFlight < BATCHES_IN_FLIGHT && waiting.size > judging.size && active()) queueMicrotask(judgeNextBatch);
   }
 
   async function judgeNextBatch() {
-    if (inFlight || !waiting.size) return;
-    inFlight = true;
-    const urls = [...new Set([...nearScreen, ...waiting.keys()])].filter((url) => waiting.has(url)).slice(0, BATCH);
-    urls.forEach((url) => nearScreen.delete(url));
+    const urls = [...new Set([...nearScreen, ...waiting.keys()])]
+      .filter((url) => waiting.has(url) && !judging.has(url) && wanted(url))
+      .slice(0, BATCH);
+    if (inFlight >= BATCHES_IN_FLIGHT || !urls.length) return;
+    inFlight++;
+    urls.forEach((url) => (nearScreen.delete(url), judging.add(url)));
+    // The next batch's images download while this one is judged.
+    scheduleJudging();
     judgeReady ??= Promise.race([ask("ready", {}).catch(() => {}), delay(STARTUP_LIMIT_MS)]);
     await judgeReady;
     const answer = await Promise.race([ask("judge", { urls }).catch((error) => ({ error })), delay(settings.timeoutMs)]);
@@ -143,9 +154,19 @@
         if (urlOf.get(element) === url) apply(element, url, verdict);
       }
       waiting.delete(url);
+      judging.delete(url);
+      everNear.delete(url);
     }
-    inFlight = false;
+    inFlight--;
     scheduleJudging();
+  }
+
+  // A lazy image the browser has not started loading is one the page may never download: Veil
+  // fetches it only once it comes near the screen (where the browser loads it too), so that it
+  // makes no request the page does not. It stays hidden until then, like every unjudged image.
+  function wanted(url) {
+    if (everNear.has(url)) return true;
+    return [...waiting.get(url)].some((e) => !(e instanceof HTMLImageElement && e.loading === "lazy" && !e.complete));
   }
 
   const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms, null));

@@ -98,14 +98,27 @@ export class JudgePool {
     }
   }
 
-  /** One verdict or `{error}` per image (encoded bytes), the images split over the workers. */
-  async classifyBatch(pack, backend, images, strictness) {
+  /** One verdict or `{error}` per image (encoded bytes), the images split over the workers.
+   * Each verdict carries `content`, the picture's content key; `known(content)` returns a
+   * verdict judged before for that key, or undefined, so that no picture is judged twice. */
+  async classifyBatch(pack, backend, images, strictness, known = () => undefined) {
     const width = Math.min(this.#width.get(`${pack.id} ${backend}`) ?? 1, images.length);
     const share = Math.ceil(images.length / width);
     const parts = Array.from({ length: width }, (_, index) => images.slice(index * share, (index + 1) * share));
-    const replies = await Promise.allSettled(parts.map((part, index) => this.#call(index, pack, backend, "classifyBatch", [part, strictness])));
+    const replies = await Promise.allSettled(parts.map((part, index) => this.#judgePart(index, pack, backend, part, strictness, known)));
     return replies.flatMap((reply, index) =>
       reply.status === "fulfilled" ? reply.value : parts[index].map(() => ({ error: String(reply.reason?.message ?? reply.reason) })),
     );
+  }
+
+  /** Worker `index` decodes `images` and keys them by content; only pictures `known` does not
+   * know, each once, go through the network. */
+  async #judgePart(index, pack, backend, images, strictness, known) {
+    const keyed = await this.#call(index, pack, backend, "prepareBatch", [images]);
+    const remembered = new Map(keyed.flatMap(({ key }) => (key && known(key) ? [[key, known(key)]] : [])));
+    const unjudged = [...new Set(keyed.flatMap(({ key }) => (key && !remembered.has(key) ? [key] : [])))];
+    const judged = unjudged.length ? await this.#call(index, pack, backend, "judgePrepared", [unjudged, strictness]) : [];
+    const verdicts = new Map([...remembered, ...unjudged.map((key, k) => [key, judged[k]])]);
+    return keyed.map(({ key, error }) => (key ? { ...verdicts.get(key), content: key } : { error }));
   }
 }

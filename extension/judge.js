@@ -2,6 +2,7 @@
 // extension's own context may read cross-origin pixels; a content script may not) and judges
 // them a batch at a time on the pool of judging workers (judge-pool.js). Lives in the offscreen
 // document (Chrome) or the background page (Firefox).
+import { ContentMemory } from "./content-memory.js";
 import { JudgePool } from "./judge-pool.js";
 import { cpuWasm, loadFilter } from "./pkg/veil.js";
 import { allPacks } from "./pack-store.js";
@@ -13,6 +14,8 @@ const FETCH_TIMEOUT_MS = 15_000;
 export class Judge {
   #wasm = cpuWasm();
   #pool = new JudgePool();
+  // Verdicts by the picture's content, per pack and strictness: a picture is judged once.
+  #memory = new ContentMemory();
   // `{id, builtIn, bytes, metadata}` per pack.
   #packs = null;
   // Batches run one at a time, each spread over the whole pool, which every tab shares.
@@ -80,20 +83,31 @@ export class Judge {
 
   /** One result per URL: `{flagged, reason, label, probability, backend}` or `{error}`. */
   judge(urls, keywords, strictness, backend) {
-    const run = this.#queue.then(() => this.#judgeNow(urls, keywords, strictness, backend));
-    this.#queue = run.catch(() => {});
-    return run;
+    // Downloads start at once, beside the batch being judged; a batch joins the network's queue
+    // once its images are in, so a slow server holds up only its own batch.
+    return Promise.all(urls.map(fetchImage)).then((images) => {
+      const run = this.#queue.then(() => this.#judgeNow(images, keywords, strictness, backend));
+      this.#queue = run.catch(() => {});
+      return run;
+    });
   }
 
-  async #judgeNow(urls, keywords, strictness, backend) {
+  async #judgeNow(images, keywords, strictness, backend) {
     const packs = await this.#active(keywords);
-    const images = await Promise.all(urls.map(fetchImage));
     const results = images.map((image) => (image.bytes ? { flagged: false, reason: "" } : image));
     const judgeable = images.map((image, i) => [image, i]).filter(([image]) => image.bytes);
+    const known = await this.#memory.lookup();
     for (const pack of packs) {
-      const verdicts = await this.#pool.classifyBatch(pack, backend, judgeable.map(([image]) => image.bytes), strictness);
+      const memoryKey = (content) => `${pack.id} ${strictness} ${content}`;
+      const verdicts = await this.#pool.classifyBatch(
+        pack, backend, judgeable.map(([image]) => image.bytes), strictness, (content) => known(memoryKey(content)),
+      );
       judgeable.forEach(([, i], k) => {
         const verdict = verdicts[k];
+        if (!verdict.error) {
+          const { label, flagged, flaggedProbability, backend } = verdict;
+          this.#memory.remember(memoryKey(verdict.content), { label, flagged, flaggedProbability, backend });
+        }
         if (results[i].flagged) return; // an earlier pack already hides it
         results[i] = verdict.error
           ? { error: verdict.error }

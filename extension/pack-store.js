@@ -1,30 +1,6 @@
 // Filter packs: the one built into the extension and those the user imported on the options
-// page, kept in the extension's IndexedDB (packs are megabytes; storage.local is for settings).
-const DB = "veil";
-const STORE = "packs";
-
-function open() {
-  return new Promise((resolve, reject) => {
-    const request = indexedDB.open(DB, 1);
-    request.onupgradeneeded = () => request.result.createObjectStore(STORE, { keyPath: "id" });
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
-}
-
-async function transact(mode, work) {
-  const db = await open();
-  try {
-    return await new Promise((resolve, reject) => {
-      const tx = db.transaction(STORE, mode);
-      const request = work(tx.objectStore(STORE));
-      tx.oncomplete = () => resolve(request.result);
-      tx.onerror = () => reject(tx.error);
-    });
-  } finally {
-    db.close();
-  }
-}
+// page, kept in the extension's IndexedDB (database.js).
+import { PACKS, transact } from "./database.js";
 
 /** A pack's identity: the SHA-256 of its bytes (its version, for the verdict cache). */
 export async function packId(bytes) {
@@ -35,16 +11,16 @@ export async function packId(bytes) {
 /** Every pack: `{id, bytes, builtIn}`, the built-in one first. */
 export async function allPacks() {
   const builtIn = new Uint8Array(await (await fetch(chrome.runtime.getURL("packs/default.veilpack"))).arrayBuffer());
-  const imported = await transact("readonly", (store) => store.getAll());
+  const imported = await transact(PACKS, "readonly", (store) => store.getAll());
   return [{ id: await packId(builtIn), bytes: builtIn, builtIn: true }, ...imported.map((p) => ({ ...p, builtIn: false }))];
 }
 
 export async function savePack(bytes) {
   const id = await packId(bytes);
-  await transact("readwrite", (store) => store.put({ id, bytes }));
+  await transact(PACKS, "readwrite", (store) => store.put({ id, bytes }));
   return id;
 }
 
 export function deletePack(id) {
-  return transact("readwrite", (store) => store.delete(id));
+  return transact(PACKS, "readwrite", (store) => store.delete(id));
 }

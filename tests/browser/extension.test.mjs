@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { CHROME_EXTENSION, ROOT, WORK, launchWithExtension, serveWww } from "./harness.mjs";
-import { checkFeed, expectedFeed, paintMonitor, readFeed, scrollToEnd } from "./feed.mjs";
+import { checkFeed, expectedFeed, imagesSent, paintMonitor, readFeed, scrollToEnd } from "./feed.mjs";
 
 const context = {};
 
@@ -26,15 +26,20 @@ async function openFeed(page = "feed.html") {
   const tab = await context.browser.newPage();
   const errors = [];
   tab.on("pageerror", (error) => errors.push(String(error.message)));
+  // What the page itself asks for (its frames included); the extension's fetches are not here.
+  const requested = new Set();
+  tab.on("request", (request) => requested.add(request.url()));
   await tab.addInitScript(paintMonitor);
   await tab.goto(`${context.server.url}/feed/${page}?cdn=${context.cdn.url}/feed/`);
   await scrollToEnd(tab);
-  return { tab, errors };
+  return { tab, errors, requested };
 }
 
 
 test("on the demo feed, every image the filter flags is blurred before it is ever painted, and every other image is shown", async () => {
-  const { tab, errors } = await openFeed();
+  context.server.clearRequests();
+  context.cdn.clearRequests();
+  const { tab, errors, requested } = await openFeed();
   const expected = expectedFeed();
   const feed = await readFeed(tab);
   assert.ok(feed.posts.filter((p) => p.kind !== "text").length >= 100, "the feed shows at least 100 images");
@@ -43,6 +48,13 @@ test("on the demo feed, every image the filter flags is blurred before it is eve
   checkFeed(feed, expected, "feed.html");
   assert.deepEqual(errors, ["demo feed: an uncaught error, on purpose"], "only the page's own deliberate error");
   writeFileSync(`${WORK}extension-feed.json`, JSON.stringify(feed, null, 1));
+  // Veil downloads no image the page did not, and each at most once more (the extension's
+  // fetch is not served from the page's cache partition).
+  const sent = imagesSent([context.server, context.cdn]);
+  const unasked = [...sent.keys()].filter((url) => !requested.has(url));
+  assert.deepEqual(unasked, [], "images downloaded that the page never asked for");
+  const thrice = [...sent].filter(([, times]) => times > 2);
+  assert.deepEqual(thrice, [], "images downloaded more than twice");
   await tab.close();
 });
 

@@ -3,8 +3,9 @@
 // and prints the time until every image is settled (judged, or loaded without the extension),
 // the main thread's total blocking time (long tasks beyond 50 ms) and the browser's memory.
 import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
-import { CHROME_EXTENSION, WORK, launchWithExtension, serveWww } from "./harness.mjs";
+import { statSync, writeFileSync } from "node:fs";
+import { imagesSent } from "./feed.mjs";
+import { CHROME_EXTENSION, ROOT, WORK, launchWithExtension, serveWww } from "./harness.mjs";
 
 const RUNS = 3;
 
@@ -22,7 +23,23 @@ function browserMemoryMb(profile) {
   return kb / 1024;
 }
 
+/** What the feed's two servers sent of its images since they were last cleared: requests
+ * answered with the file, the URLs asked for, and how many of them were sent more than once. */
+function imageDownloads(servers) {
+  const sent = imagesSent(servers);
+  const bytes = [...sent].reduce((sum, [url, times]) => sum + times * statSync(`${ROOT}www${new URL(url).pathname}`).size, 0);
+  return {
+    urls: new Set(sent.keys()),
+    imageRequests: [...sent.values()].reduce((a, b) => a + b, 0),
+    imageUrls: sent.size,
+    urlsSentTwice: [...sent.values()].filter((times) => times > 1).length,
+    imageMb: bytes / 1e6,
+  };
+}
+
 async function measure(withExtension, server, cdn) {
+  server.clearRequests();
+  cdn.clearRequests();
   const { context, profile, close } = await launchWithExtension(withExtension ? CHROME_EXTENSION : null);
   try {
     const page = await context.newPage();
@@ -60,7 +77,7 @@ async function measure(withExtension, server, cdn) {
     );
     const allMs = await all.jsonValue();
     const blockingMs = await page.evaluate(() => globalThis.__veilBlocking);
-    return { firstScreenMs, allMs, blockingMs, memoryMb: browserMemoryMb(profile) };
+    return { firstScreenMs, allMs, blockingMs, memoryMb: browserMemoryMb(profile), ...imageDownloads([server, cdn]) };
   } finally {
     await close();
   }
@@ -70,21 +87,33 @@ const median = (values) => values.toSorted((a, b) => a - b)[Math.floor(values.le
 const server = await serveWww();
 const cdn = await serveWww();
 const results = {};
+const urls = {};
 try {
   for (const withExtension of [false, true]) {
     const runs = [];
     for (let i = 0; i < RUNS; i++) runs.push(await measure(withExtension, server, cdn));
     const name = withExtension ? "with Veil" : "without Veil";
-    results[name] = Object.fromEntries(Object.keys(runs[0]).map((key) => [key, median(runs.map((r) => r[key]))]));
+    urls[name] = new Set(runs.flatMap((run) => [...run.urls]));
+    const numbers = Object.keys(runs[0]).filter((key) => typeof runs[0][key] === "number");
+    results[name] = Object.fromEntries(numbers.map((key) => [key, median(runs.map((r) => r[key]))]));
   }
 } finally {
   server.close();
   cdn.close();
 }
+const onlyWithVeil = [...urls["with Veil"]].filter((url) => !urls["without Veil"].has(url));
+results["with Veil"].urlsOnlyWithVeil = onlyWithVeil.length;
 console.log(`demo feed, median of ${RUNS} loads each (headless Chromium, scrolled to the end)`);
 console.log("| | first 4 images settled (ms) | every image settled (ms) | total blocking time (ms) | browser memory (MB) |");
 console.log("|---|---:|---:|---:|---:|");
 for (const [name, r] of Object.entries(results)) {
   console.log(`| ${name} | ${r.firstScreenMs.toFixed(0)} | ${r.allMs.toFixed(0)} | ${r.blockingMs.toFixed(0)} | ${r.memoryMb.toFixed(0)} |`);
 }
+console.log("\nthe feed's images as its servers sent them (median of the loads; a 304 is not counted)");
+console.log("| | image URLs asked for | images sent | URLs sent more than once | MB sent |");
+console.log("|---|---:|---:|---:|---:|");
+for (const [name, r] of Object.entries(results)) {
+  console.log(`| ${name} | ${r.imageUrls} | ${r.imageRequests} | ${r.urlsSentTwice} | ${r.imageMb.toFixed(1)} |`);
+}
+console.log(`image URLs asked for only with Veil, over all loads: ${onlyWithVeil.length}${onlyWithVeil.length ? ` (${onlyWithVeil.slice(0, 5).join(", ")}${onlyWithVeil.length > 5 ? ", …" : ""})` : ""}`);
 writeFileSync(`${WORK}feed-bench.json`, JSON.stringify(results, null, 1));

@@ -61,16 +61,19 @@ export function paintMonitor() {
   requestAnimationFrame(frame);
 }
 
-/** Scrolls until the feed has rendered every post and the extension has judged every image. */
+/** Scrolls to the end of the feed, once it has rendered every post, and waits until the
+ * extension has judged every image. */
 export async function scrollToEnd(page) {
   // Frames (and so the feed's infinite scroll) come only to the tab in front.
   await page.bringToFront();
   // A deadline, not a step count: on a loaded machine the feed's pages arrive more slowly.
   const deadline = Date.now() + 120_000;
   for (;;) {
+    // To the very bottom, past every lazy image: Veil judges one only once it comes near the
+    // screen, as the browser loads it only then.
     const done = await page.evaluate(() => {
       window.scrollBy(0, window.innerHeight);
-      return document.body.dataset.complete === "true";
+      return document.body.dataset.complete === "true" && scrollY + innerHeight >= document.documentElement.scrollHeight - 1;
     });
     if (done) break;
     if (Date.now() > deadline) throw new Error(`the feed did not finish loading within 120 s of scrolling: ${await feedProgress(page)}`);
@@ -144,4 +147,16 @@ export function checkFeed(feed, expected, name) {
   }
   const leaked = feed.paintedUnblurred.filter((url) => [...expected].some(([id, want]) => want !== "shown" && url.endsWith(`/${feed.imageOf[id]}`)));
   assert.deepEqual(leaked, [], `${name}: flagged images were painted unblurred`);
+}
+
+/** Image URL → how many times the feed's servers (`serveWww` handles) sent it in full (200)
+ * since their requests were last cleared. */
+export function imagesSent(servers) {
+  const sent = new Map();
+  for (const server of servers) {
+    for (const [path, byStatus] of server.requests()) {
+      if (path.startsWith("/feed/images/") && byStatus["200"]) sent.set(`${server.url}${path}`, byStatus["200"]);
+    }
+  }
+  return sent;
 }

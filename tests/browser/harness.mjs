@@ -23,18 +23,37 @@ export function freePort() {
   });
 }
 
-/** Serves `directory` (default www/) until `close()`; resolves once the server answers. */
+/** Serves `directory` (default www/) until `close()`; resolves once the server answers.
+ * `requests()` counts, from the server's log, each path's requests since the last
+ * `clearRequests()`: `path` → `{"200": n, "304": m, …}` (query strings kept). */
 export async function serveWww(directory = `${ROOT}www`) {
   const port = await freePort();
   const server = spawn(
     "python3",
     ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", directory],
-    { stdio: "ignore" },
+    { stdio: ["ignore", "ignore", "pipe"] },
   );
+  let counts = new Map();
+  let partial = "";
+  server.stderr.setEncoding("utf8");
+  server.stderr.on("data", (chunk) => {
+    const lines = (partial + chunk).split("\n");
+    partial = lines.pop();
+    for (const line of lines) {
+      // 127.0.0.1 - - [date] "GET /feed/images/a.png HTTP/1.1" 200 -
+      const match = /"[A-Z]+ (\S+) HTTP\/[\d.]+" (\d{3})/.exec(line);
+      if (!match) continue;
+      const [, path, status] = match;
+      const byStatus = counts.get(path) ?? {};
+      byStatus[status] = (byStatus[status] ?? 0) + 1;
+      counts.set(path, byStatus);
+    }
+  });
   const url = `http://127.0.0.1:${port}`;
+  const handle = { url, close: () => server.kill(), requests: () => counts, clearRequests: () => (counts = new Map()) };
   for (let attempt = 0; attempt < 100; attempt++) {
     try {
-      if ((await fetch(`${url}/`)).ok) return { url, close: () => server.kill() };
+      if ((await fetch(`${url}/`)).ok) return handle;
     } catch {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }

@@ -16,20 +16,21 @@ after(async () => {
   env.server?.close();
 });
 
-/** Runs batches of 4 images, with the strictness naming each one's fault, on one pool in a page;
- * resolves to each batch's results. */
-async function batches(faults, limitMs = 120_000) {
+/** Runs batches of images (each an array of byte values; the stand-in keys an image by its
+ * bytes), with the strictness naming each one's fault, on one pool in a page; `known` holds
+ * verdicts by content key. Resolves to each batch's results. */
+async function batches(faults, { limitMs = 120_000, images = [[1], [2], [3], [4]], known = {} } = {}) {
   const page = await env.browser.newPage();
   try {
     await page.goto(`${env.server.url}/tests/browser/fixtures/`);
     return await page.evaluate(
-      async ({ pool, worker, faults, limitMs }) => {
+      async ({ pool, worker, faults, limitMs, images, known }) => {
         const { JudgePool } = await import(pool);
         const judges = new JudgePool({ workerUrl: new URL(worker, location.href), limitMs });
         const pack = { id: "test", bytes: new Uint8Array(4) };
-        const images = Array.from({ length: 4 }, () => new Uint8Array(8));
+        const bytes = images.map((values) => new Uint8Array(values));
         const results = [];
-        for (const fault of faults) results.push(await judges.classifyBatch(pack, "cpu", images, fault));
+        for (const fault of faults) results.push(await judges.classifyBatch(pack, "cpu", bytes, fault, (key) => known[key]));
         return results;
       },
       {
@@ -37,6 +38,8 @@ async function batches(faults, limitMs = 120_000) {
         worker: "/tests/browser/fixtures/faulty-judge-worker.js",
         faults,
         limitMs,
+        images,
+        known,
       },
     );
   } finally {
@@ -44,13 +47,31 @@ async function batches(faults, limitMs = 120_000) {
   }
 }
 
+test("a picture is judged once: twice in a batch, one network pass; known by its content, none", async () => {
+  const remembered = { flagged: true, label: "fantasy", flaggedProbability: 0.9 };
+  const [first, second] = await batches(["balanced", "balanced"], {
+    images: [[1, 2], [3], [1, 2], [4]],
+    known: { 4: remembered },
+  });
+  for (const results of [first, second]) {
+    assert.deepEqual(results.map((result) => result.content), ["1,2", "3", "1,2", "4"]);
+    assert.deepEqual(results[3], { ...remembered, content: "4" }, "a known picture is not judged");
+    // However the pool split the batch, no network pass saw more than the two unknown pictures.
+    assert.ok(results.slice(0, 3).every((result) => result.flagged === false && result.judgedWith <= 2), JSON.stringify(results));
+  }
+  // In the first batch (one worker, until the pool knows the backend) the duplicate shared the
+  // pass of its twin.
+  assert.equal(first[0].worker, first[2].worker);
+  assert.equal(first[0].judgedWith, 2);
+});
+
 for (const [fault, does, reason, limitMs] of [
   ["crash", "crashes", /a judging worker crashed \(.*injected crash.*\) and was replaced/, undefined],
   ["hang", "hangs", /a judging worker stopped answering and was replaced/, 1000],
   ["trap", "traps", /a judging worker broke \(RuntimeError: unreachable\) and was replaced/, undefined],
 ]) {
   test(`a judging worker that ${does} fails its images closed with the reason, and a new worker judges the next batch`, async () => {
-    const [before, failed, after] = await batches(["balanced", fault, "balanced"], limitMs);
+    const [before, failed, after] = await batches(["balanced", fault, "balanced"], { limitMs });
     assert.ok(before.every((result) => result.flagged === false), JSON.stringify(before));
     assert.equal(failed.length, 4);
     // Every worker judged a share of the batch, and each failed its own images.

@@ -36,6 +36,13 @@ pub struct Verdict {
     pub scores: BTreeMap<String, f32>,
 }
 
+/// An image made into a pack's network input ([`Classifier::prepare`]).
+pub struct Prepared {
+    /// [`preprocess::content_key`] of the input pixels.
+    pub key: String,
+    input: Vec<f32>,
+}
+
 pub struct Classifier {
     model: Cnn,
     metadata: PackMetadata,
@@ -63,14 +70,32 @@ impl Classifier {
         images: &[RgbaImage],
         strictness: Strictness,
     ) -> Result<Vec<Verdict>, ClassifyError> {
-        if images.is_empty() {
+        let prepared: Vec<Prepared> = images.iter().map(|image| self.prepare(image)).collect();
+        self.classify_prepared(&prepared.iter().collect::<Vec<_>>(), strictness)
+            .await
+    }
+
+    /// `image` as this pack's network takes it, with its content key: a caller that has
+    /// judged that key before can skip the network.
+    pub fn prepare(&self, image: &RgbaImage) -> Prepared {
+        let pixels = preprocess::input_pixels(image, self.metadata.architecture.input_size());
+        Prepared {
+            key: preprocess::content_key(&pixels),
+            input: preprocess::channel_major(&pixels),
+        }
+    }
+
+    /// Judges prepared images in one forward pass.
+    pub async fn classify_prepared(
+        &self,
+        prepared: &[&Prepared],
+        strictness: Strictness,
+    ) -> Result<Vec<Verdict>, ClassifyError> {
+        if prepared.is_empty() {
             return Ok(Vec::new());
         }
         let size = self.metadata.architecture.input_size();
-        let inputs: Vec<Vec<f32>> = images
-            .iter()
-            .map(|image| preprocess::to_input(image, size))
-            .collect();
+        let inputs: Vec<&[f32]> = prepared.iter().map(|p| p.input.as_slice()).collect();
         let probabilities = self.model.probabilities(
             preprocess::batch(&inputs, size, &self.device),
             self.metadata.output,

@@ -19,7 +19,7 @@ pub mod pack;
 pub mod preprocess;
 pub mod quality;
 
-pub use classify::{Classifier, ClassifyError, Verdict};
+pub use classify::{Classifier, ClassifyError, Prepared, Verdict};
 pub use efficientnet::EfficientNetLite0Config;
 pub use keywords::KeywordSet;
 pub use model::{Architecture, Cnn, ConvLayer, ConvStackConfig, LayersConfig, Output};

@@ -62,7 +62,16 @@ pub enum PackError {
     BadMetadata(String),
     #[error("the filter pack's weights do not fit its architecture: {0}")]
     BadWeights(String),
+    #[error(
+        "the filter pack's network is too large for the browser: {weights_mb:.1} MB of weights, and Veil holds a copy in each of its judging workers, so it takes packs of at most {limit_mb:.0} MB"
+    )]
+    TooLargeForBrowser { weights_mb: f64, limit_mb: f64 },
 }
+
+/// The most weights a pack may carry into the browser, in bytes: each judging worker (up to
+/// four) builds its own copy of the network, in f32, so a 48 MB pack (96 MB in memory if it
+/// is f16) already costs a few hundred megabytes.
+pub const BROWSER_WEIGHTS_LIMIT: usize = 48 << 20;
 
 /// Measured quality of the filter, written by the trainer so users can judge a pack before
 /// installing it.
@@ -326,5 +335,18 @@ impl FilterPack {
     /// Size of the weights section, in bytes.
     pub fn weights_len(&self) -> usize {
         self.weights.len()
+    }
+
+    /// Refuses a pack with more than `limit` bytes of weights ([`BROWSER_WEIGHTS_LIMIT`] in the
+    /// browser), before any network is built from it.
+    pub fn check_weights_within(&self, limit: usize) -> Result<(), PackError> {
+        if self.weights.len() <= limit {
+            return Ok(());
+        }
+        let mb = |bytes: usize| bytes as f64 / 1e6;
+        Err(PackError::TooLargeForBrowser {
+            weights_mb: mb(self.weights.len()),
+            limit_mb: mb(limit),
+        })
     }
 }

@@ -71,16 +71,25 @@ fn check_size(width: u32, height: u32) -> Result<(), PreprocessError> {
 /// image), squashed to `size`×`size` with a triangle filter (the whole picture is kept, as the
 /// seeds' Keras loaders did), scaled to [0, 1], channel-major (`[3, size, size]`, flattened).
 pub fn to_input(image: &RgbaImage, size: usize) -> Vec<f32> {
+    channel_major(&input_pixels(image, size))
+}
+
+/// The pixels the network sees: `image` over white, squashed to `size`×`size`.
+pub fn input_pixels(image: &RgbaImage, size: usize) -> RgbImage {
     let opaque = over_white(image);
     let side = size as u32;
-    let resized = if opaque.dimensions() == (side, side) {
+    if opaque.dimensions() == (side, side) {
         opaque
     } else {
         image::imageops::resize(&opaque, side, side, FilterType::Triangle)
-    };
-    let plane = size * size;
+    }
+}
+
+/// `pixels` scaled to [0, 1], channel-major: what [`batch`] stacks.
+pub fn channel_major(pixels: &RgbImage) -> Vec<f32> {
+    let plane = pixels.width() as usize * pixels.height() as usize;
     let mut input = vec![0.0f32; 3 * plane];
-    for (index, pixel) in resized.pixels().enumerate() {
+    for (index, pixel) in pixels.pixels().enumerate() {
         for channel in 0..3 {
             input[channel * plane + index] = f32::from(pixel[channel]) / 255.0;
         }
@@ -88,9 +97,25 @@ pub fn to_input(image: &RgbaImage, size: usize) -> Vec<f32> {
     input
 }
 
+/// The identity of a picture as the network sees it: the SHA-256 of its input pixels (and
+/// size), in hex. The same picture under another URL, host or query string, or with its
+/// metadata stripped, has the same key and so the same verdict.
+pub fn content_key(pixels: &RgbImage) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(pixels.width().to_le_bytes());
+    hash.update(pixels.height().to_le_bytes());
+    hash.update(pixels.as_raw());
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Stacks prepared inputs into a `[batch, 3, size, size]` tensor.
-pub fn batch(inputs: &[Vec<f32>], size: usize, device: &Device) -> Tensor<4> {
-    let flat: Vec<f32> = inputs.iter().flatten().copied().collect();
+pub fn batch<I: AsRef<[f32]>>(inputs: &[I], size: usize, device: &Device) -> Tensor<4> {
+    let flat: Vec<f32> = inputs
+        .iter()
+        .flat_map(|input| input.as_ref())
+        .copied()
+        .collect();
     Tensor::from_data(TensorData::new(flat, [inputs.len(), 3, size, size]), device)
 }
 
@@ -107,6 +132,8 @@ fn over_white(image: &RgbaImage) -> RgbImage {
 
 #[cfg(test)]
 mod tests {
+    use image::ImageEncoder;
+
     use super::*;
 
     fn encode_png(image: &RgbaImage) -> Vec<u8> {
@@ -145,6 +172,39 @@ mod tests {
         let decoded = decode(&encode_png(&image)).unwrap();
         let raw = from_rgba(37, 23, image.clone().into_raw()).unwrap();
         assert_eq!(to_input(&decoded, 16), to_input(&raw, 16));
+    }
+
+    #[test]
+    fn the_content_key_follows_the_pixels_the_network_sees_not_the_file() {
+        let image = RgbaImage::from_fn(64, 48, |x, y| {
+            image::Rgba([(x * 4) as u8, (y * 5) as u8, (x ^ y) as u8, 255])
+        });
+        let key = |bytes: &[u8]| content_key(&input_pixels(&decode(bytes).unwrap(), 32));
+        let png = encode_png(&image);
+        // The same pixels in another file: a PNG compressed otherwise (a CDN's re-encode).
+        let mut recompressed = Vec::new();
+        image::codecs::png::PngEncoder::new_with_quality(
+            &mut recompressed,
+            image::codecs::png::CompressionType::Best,
+            image::codecs::png::FilterType::Paeth,
+        )
+        .write_image(image.as_raw(), 64, 48, image::ExtendedColorType::Rgba8)
+        .unwrap();
+        assert_ne!(png, recompressed);
+        assert_eq!(key(&png), key(&recompressed));
+        let mut touched = image.clone();
+        touched.put_pixel(10, 10, image::Rgba([255, 255, 255, 255]));
+        assert_ne!(key(&png), key(&encode_png(&touched)));
+        // The input size is part of what the network sees.
+        let decoded = decode(&png).unwrap();
+        assert_ne!(
+            content_key(&input_pixels(&decoded, 32)),
+            content_key(&input_pixels(&decoded, 33))
+        );
+        assert_eq!(
+            channel_major(&input_pixels(&decoded, 32)),
+            to_input(&decoded, 32)
+        );
     }
 
     #[test]

@@ -305,3 +305,22 @@ fn with_metadata(bytes: &[u8], metadata: &PackMetadata) -> Vec<u8> {
     out.extend_from_slice(&checksum);
     out
 }
+
+#[test]
+fn a_pack_with_more_weights_than_the_browser_takes_is_refused_with_its_size() {
+    let (bytes, _) = pack_bytes();
+    let pack = FilterPack::from_bytes(&bytes).unwrap();
+    assert_eq!(
+        pack.check_weights_within(veil_core::pack::BROWSER_WEIGHTS_LIMIT),
+        Ok(())
+    );
+    assert_eq!(pack.check_weights_within(pack.weights_len()), Ok(()));
+    let refused = pack
+        .check_weights_within(pack.weights_len() - 1)
+        .unwrap_err();
+    assert!(matches!(refused, PackError::TooLargeForBrowser { .. }));
+    assert!(
+        refused.to_string().contains("too large for the browser"),
+        "{refused}"
+    );
+}

@@ -43,7 +43,11 @@ pub struct Selected {
 }
 
 /// Which module this is: `"webgpu"` (WebGPU and the CPU) or `"cpu"` (the CPU only).
-pub const MODULE: &str = if cfg!(feature = "gpu") { "webgpu" } else { "cpu" };
+pub const MODULE: &str = if cfg!(feature = "gpu") {
+    "webgpu"
+} else {
+    "cpu"
+};
 
 #[cfg(feature = "gpu")]
 thread_local! {

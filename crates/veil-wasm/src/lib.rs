@@ -4,13 +4,15 @@
 
 mod backend;
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use image::RgbaImage;
 use js_sys::{Array, Promise, Uint8Array};
 use serde::Serialize;
 use veil_core::operating_points::Strictness;
-use veil_core::{Classifier, FilterPack, KeywordSet, Verdict, preprocess};
+use veil_core::{Classifier, FilterPack, KeywordSet, Prepared, Verdict, preprocess};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
@@ -35,6 +37,8 @@ struct Judgement<'a> {
 struct Loaded {
     classifier: Classifier,
     backend: backend::Selected,
+    /// The batch `prepareBatch` made ready, by content key, until `judgePrepared` judges it.
+    prepared: RefCell<HashMap<String, Prepared>>,
 }
 
 /// A filter pack loaded on a backend, ready to judge images.
@@ -51,6 +55,8 @@ impl VeilFilter {
     pub async fn load(pack: Vec<u8>, backend: String) -> Result<VeilFilter, JsError> {
         let choice: BackendChoice = backend.parse().map_err(|e: String| JsError::new(&e))?;
         let pack = FilterPack::from_bytes(&pack).map_err(to_js)?;
+        pack.check_weights_within(veil_core::pack::BROWSER_WEIGHTS_LIMIT)
+            .map_err(to_js)?;
         let backend = backend::select(choice)
             .await
             .map_err(|e| JsError::new(&e))?;
@@ -59,6 +65,7 @@ impl VeilFilter {
             loaded: Rc::new(Loaded {
                 classifier,
                 backend,
+                prepared: RefCell::default(),
             }),
         })
     }
@@ -110,40 +117,97 @@ impl VeilFilter {
     /// input, a verdict or `{error}` (one bad image does not spoil the batch).
     #[wasm_bindgen(js_name = classifyBatch)]
     pub fn classify_batch(&self, images: Array, strictness: Option<String>) -> Promise {
-        let decoded: Vec<Result<RgbaImage, String>> = images
+        let classifier = &self.loaded.classifier;
+        let prepared = decode_all(&images)
+            .into_iter()
+            .map(|image| image.map(|image| classifier.prepare(&image)))
+            .collect();
+        judge_all(Rc::clone(&self.loaded), prepared, strictness)
+    }
+
+    /// Decodes encoded images and makes them the network's input without judging them.
+    /// Returns, for each, `{key}` (its content key: the same picture under any URL has the same
+    /// one) or `{error}`; the inputs wait for [`VeilFilter::judge_prepared`]. Replaces the
+    /// batch prepared before, if it was never judged.
+    #[wasm_bindgen(js_name = prepareBatch)]
+    pub fn prepare_batch(&self, images: Array) -> Result<Array, JsError> {
+        let mut prepared = HashMap::new();
+        let results = Array::new();
+        for item in decode_all(&images) {
+            let value = match item {
+                Ok(image) => {
+                    let ready = self.loaded.classifier.prepare(&image);
+                    let value = to_value(&KeyEntry { key: &ready.key })?;
+                    prepared.insert(ready.key.clone(), ready);
+                    value
+                }
+                Err(message) => to_value(&ErrorEntry { error: &message })?,
+            };
+            results.push(&value);
+        }
+        *self.loaded.prepared.borrow_mut() = prepared;
+        Ok(results)
+    }
+
+    /// Judges the prepared images with these content keys in one forward pass, and forgets
+    /// the prepared batch. Resolves to a verdict or `{error}` per key.
+    #[wasm_bindgen(js_name = judgePrepared)]
+    pub fn judge_prepared(&self, keys: Vec<String>, strictness: Option<String>) -> Promise {
+        let mut ready = self.loaded.prepared.take();
+        let prepared = keys
             .iter()
-            .map(|value| {
-                let bytes = value
-                    .dyn_into::<Uint8Array>()
-                    .map_err(|_| "each batch item must be a Uint8Array".to_string())?;
-                preprocess::decode(&bytes.to_vec()).map_err(|e| e.to_string())
+            .map(|key| {
+                ready.remove(key).ok_or_else(|| {
+                    "this image was not prepared for judging (a newer batch replaced it)"
+                        .to_string()
+                })
             })
             .collect();
-        let loaded = Rc::clone(&self.loaded);
-        future_to_promise(async move {
-            let strictness = parse_strictness(strictness)?;
-            let started = now_ms();
-            let good: Vec<RgbaImage> = decoded.iter().filter_map(|r| r.clone().ok()).collect();
-            let mut verdicts = loaded
-                .classifier
-                .classify(&good, strictness)
-                .await
-                .map_err(to_js)?
-                .into_iter();
-            let ms = now_ms() - started;
-            let results = Array::new();
-            for item in &decoded {
-                let value = match item {
-                    Ok(_) => {
-                        judgement(&loaded, verdicts.next().expect("one verdict per image"), ms)?
-                    }
-                    Err(message) => to_value(&ErrorEntry { error: message })?,
-                };
-                results.push(&value);
-            }
-            Ok(results.into())
-        })
+        judge_all(Rc::clone(&self.loaded), prepared, strictness)
     }
+}
+
+/// Judges the prepared images in one forward pass. Resolves to an array with a verdict, or the
+/// `{error}` an item already had, for each item.
+fn judge_all(
+    loaded: Rc<Loaded>,
+    items: Vec<Result<Prepared, String>>,
+    strictness: Option<String>,
+) -> Promise {
+    future_to_promise(async move {
+        let strictness = parse_strictness(strictness)?;
+        let started = now_ms();
+        let ready: Vec<&Prepared> = items.iter().filter_map(|item| item.as_ref().ok()).collect();
+        let mut verdicts = loaded
+            .classifier
+            .classify_prepared(&ready, strictness)
+            .await
+            .map_err(to_js)?
+            .into_iter();
+        let ms = now_ms() - started;
+        let results = Array::new();
+        for item in &items {
+            let value = match item {
+                Ok(_) => judgement(&loaded, verdicts.next().expect("one verdict per image"), ms)?,
+                Err(message) => to_value(&ErrorEntry { error: message })?,
+            };
+            results.push(&value);
+        }
+        Ok(results.into())
+    })
+}
+
+/// Each item of `images` (a `Uint8Array` of an encoded image) decoded, or why not.
+fn decode_all(images: &Array) -> Vec<Result<RgbaImage, String>> {
+    images
+        .iter()
+        .map(|value| {
+            let bytes = value
+                .dyn_into::<Uint8Array>()
+                .map_err(|_| "each batch item must be a Uint8Array".to_string())?;
+            preprocess::decode(&bytes.to_vec()).map_err(|e| e.to_string())
+        })
+        .collect()
 }
 
 /// Why this browser should judge on the CPU (no WebGPU, no adapter, a software adapter), or
@@ -180,6 +244,11 @@ impl KeywordMatcher {
         self.keywords
             .shares_keyword_with(&KeywordSet::new(pack_keywords))
     }
+}
+
+#[derive(Serialize)]
+struct KeyEntry<'a> {
+    key: &'a str,
 }
 
 #[derive(Serialize)]
