@@ -4,27 +4,17 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { after, before, test } from "node:test";
-import puppeteer from "puppeteer-core";
-import { WORK, serveWww } from "./harness.mjs";
+import { FIREFOX, FIREFOX_EXTENSION, launchFirefox, playwrightShaped, serveWww } from "./harness.mjs";
 import { checkFeed, expectedFeed, paintMonitor, readFeed, scrollToEnd } from "./feed.mjs";
 
-const FIREFOX = "/usr/bin/firefox-esr";
-const EXTENSION = `${WORK}extension/firefox`;
 const context = {};
 
 before(async () => {
   assert.ok(existsSync(FIREFOX), `${FIREFOX} is missing: run \`cargo xtask setup\``);
   context.server = await serveWww();
   context.cdn = await serveWww();
-  context.browser = await puppeteer.launch({
-    browser: "firefox",
-    executablePath: FIREFOX,
-    headless: true,
-    // WebGPU is behind these prefs in Firefox ESR; without a GPU the extension falls back to
-    // (or, on a software adapter, prefers) the CPU backend either way.
-    extraPrefsFirefox: { "dom.webgpu.enabled": true, "gfx.webgpu.ignore-blocklist": true },
-  });
-  context.extensionId = await context.browser.installExtension(EXTENSION);
+  context.browser = await launchFirefox();
+  context.extensionId = await context.browser.installExtension(FIREFOX_EXTENSION);
 });
 
 after(async () => {
@@ -32,16 +22,6 @@ after(async () => {
   context.server?.close();
   context.cdn?.close();
 });
-
-/** The few page calls feed.mjs makes, in playwright's argument order, over a puppeteer page. */
-function playwrightShaped(page) {
-  return {
-    bringToFront: () => page.bringToFront(),
-    evaluate: (fn, arg) => page.evaluate(fn, arg),
-    waitForTimeout: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-    waitForFunction: (fn, arg, { timeout, polling }) => page.waitForFunction(fn, { timeout, polling }, arg),
-  };
-}
 
 test("Firefox: every image the filter flags is blurred before it is ever painted, and every other image is shown", async () => {
   assert.equal(context.extensionId, "veil@veil-filter.org", "installed under its gecko id");

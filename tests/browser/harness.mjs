@@ -7,10 +7,12 @@ import { tmpdir } from "node:os";
 import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import puppeteer from "puppeteer-core";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const WORK = `${ROOT}target/veil/`;
 export const CHROMIUM = "/usr/bin/chromium";
+export const FIREFOX = "/usr/bin/firefox-esr";
 
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -147,4 +149,32 @@ export function nativePredictions() {
     .trim()
     .split("\n")
     .map((line) => JSON.parse(line));
+}
+
+/** The Firefox build of the extension that `cargo xtask extension` assembles. */
+export const FIREFOX_EXTENSION = `${WORK}extension/firefox`;
+
+/** Debian's Firefox ESR, headless, over WebDriver BiDi (puppeteer-core), on a fresh profile. */
+export function launchFirefox() {
+  return puppeteer.launch({
+    browser: "firefox",
+    executablePath: FIREFOX,
+    headless: true,
+    // WebGPU is behind these prefs in Firefox ESR; without a GPU the extension falls back to
+    // (or, on a software adapter, prefers) the CPU backend either way.
+    extraPrefsFirefox: { "dom.webgpu.enabled": true, "gfx.webgpu.ignore-blocklist": true },
+  });
+}
+
+/** The page calls the tests make, in playwright's argument order, over a puppeteer page. */
+export function playwrightShaped(page) {
+  return {
+    goto: (url) => page.goto(url),
+    close: () => page.close(),
+    addInitScript: (fn) => page.evaluateOnNewDocument(fn),
+    bringToFront: () => page.bringToFront(),
+    evaluate: (fn, arg) => page.evaluate(fn, arg),
+    waitForTimeout: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    waitForFunction: (fn, arg, { timeout, polling }) => page.waitForFunction(fn, { timeout, polling }, arg),
+  };
 }

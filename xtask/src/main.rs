@@ -190,7 +190,7 @@ fn bench() -> anyhow::Result<()> {
     setup::all()?;
     build_page()?;
     run("node", &["tests/browser/latency-bench.mjs"], &root())?;
-    run("node", &["tests/browser/feed-bench.mjs"], &root())
+    run("node", &["tests/browser/feed-bench.mjs", "firefox"], &root())
 }
 
 /// PyTorch for the training benchmark and the backbone's reference logits only (the project
