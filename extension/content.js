@@ -144,7 +144,10 @@
     scheduleJudging();
     judgeReady ??= Promise.race([ask("ready", {}).catch(() => {}), delay(STARTUP_LIMIT_MS)]);
     await judgeReady;
-    const answer = await Promise.race([ask("judge", { urls }).catch((error) => ({ error })), delay(settings.timeoutMs)]);
+    const answer = await Promise.race([
+      Promise.all(urls.map(fromPageCache)).then((bodies) => ask("judge", { urls, bodies })).catch((error) => ({ error })),
+      delay(settings.timeoutMs),
+    ]);
     for (const url of urls) {
       const verdict = answer === null ? { error: "judging took too long" }
         : answer.error ? { error: String(answer.error.message ?? answer.error) } : answer[url];
@@ -167,6 +170,31 @@
   function wanted(url) {
     if (everNear.has(url)) return true;
     return [...waiting.get(url)].some((e) => !(e instanceof HTMLImageElement && e.loading === "lazy" && !e.complete));
+  }
+
+  // A same-origin image is read from the page's own HTTP cache, where the page's load left it:
+  // the extension's fetch, from its own document, uses another cache partition and would
+  // download it a second time. `{type, dataUrl}`, or null where the extension must fetch it
+  // (another origin, or this read failed: the extension's fetch then says why).
+  async function fromPageCache(url) {
+    try {
+      // `self.origin`, not `location.origin`: a srcdoc frame has the page's origin but no URL of its own.
+      if (new URL(url).origin !== self.origin) return null;
+      const response = await fetch(url, { cache: "force-cache", credentials: "include" });
+      if (!response.ok) return null;
+      const blob = await response.blob();
+      // Past judge.js's 32 MB limit the extension refuses it with the size anyway.
+      if (blob.size > 32 * 1024 * 1024) return null;
+      const dataUrl = await new Promise((resolve, reject) => {
+        const reader = new FileReader();
+        reader.onload = () => resolve(reader.result);
+        reader.onerror = () => reject(reader.error);
+        reader.readAsDataURL(blob);
+      });
+      return { type: response.headers.get("content-type") ?? "", dataUrl };
+    } catch {
+      return null;
+    }
   }
 
   const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms, null));

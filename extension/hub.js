@@ -38,7 +38,7 @@ export function startHub(callJudge) {
     for (const tab of await chrome.tabs.query({})) chrome.tabs.sendMessage(tab.id, { type }).catch(() => {});
   }
 
-  async function judge(urls) {
+  async function judge(urls, bodies = []) {
     const current = await settings();
     await migrated;
     const userLabels = await labels();
@@ -47,16 +47,17 @@ export function startHub(callJudge) {
     const version = packs.map((p) => p.id).join("+");
     const results = {};
     const unknown = [];
-    for (const url of urls) {
+    const unknownBodies = [];
+    for (const [i, url] of urls.entries()) {
       const label = userLabels[url];
       if (label === "hide") results[url] = { flagged: true, reason: "you hid images like this" };
       else if (label === "show") results[url] = { flagged: false, reason: "you marked it not a spoiler" };
       else if (!packs.length) results[url] = { flagged: false, reason: "no filter is on" };
       else if (map.has(cacheKey(version, current.strictness, url))) results[url] = map.get(cacheKey(version, current.strictness, url));
-      else unknown.push(url);
+      else unknown.push(url), unknownBodies.push(bodies[i] ?? null);
     }
     if (unknown.length) {
-      const judged = await callJudge("judge", unknown, current.keywords, current.strictness, current.backend);
+      const judged = await callJudge("judge", unknown, current.keywords, current.strictness, current.backend, unknownBodies);
       unknown.forEach((url, i) => {
         results[url] = judged[i];
         // Failures are not cached: the next page load tries again.
@@ -96,7 +97,7 @@ export function startHub(callJudge) {
     },
     labels: () => labels(),
     ready: () => warmedUp.then(() => true),
-    judge: ({ urls }) => judge(urls),
+    judge: ({ urls, bodies }) => judge(urls, bodies),
     findKeywords: async ({ texts }) => callJudge("findKeywords", (await settings()).keywords, texts),
     hiddenCount: ({ hidden }, sender) => countHidden(sender.tab?.id, `${sender.frameId}:${sender.documentId ?? ""}`, hidden),
     label: async ({ url, label }) => {

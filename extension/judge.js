@@ -81,11 +81,14 @@ export class Judge {
     }
   }
 
-  /** One result per URL: `{flagged, reason, label, probability, backend}` or `{error}`. */
-  judge(urls, keywords, strictness, backend) {
+  /** One result per URL: `{flagged, reason, label, probability, backend}` or `{error}`.
+   * `bodies[i]`, where the page's frame could read it, is URL i's `{type, dataUrl}` from the
+   * page's own cache; the others are fetched here. */
+  judge(urls, keywords, strictness, backend, bodies = []) {
     // Downloads start at once, beside the batch being judged; a batch joins the network's queue
     // once its images are in, so a slow server holds up only its own batch.
-    return Promise.all(urls.map(fetchImage)).then((images) => {
+    const images = urls.map((url, i) => (bodies[i] ? imageFromPage(bodies[i]) : fetchImage(url)));
+    return Promise.all(images).then((images) => {
       const run = this.#queue.then(() => this.#judgeNow(images, keywords, strictness, backend));
       this.#queue = run.catch(() => {});
       return run;
@@ -118,21 +121,37 @@ export class Judge {
   }
 }
 
-/** The image's own URL, fetched once (from the browser cache where the page already has it). */
+/** The image's own URL, fetched here (another origin than the page's, or the page could not
+ * read it): from the browser cache where this document's partition has it. */
 async function fetchImage(url) {
   try {
     const response = await fetch(url, { credentials: "include", cache: "force-cache", signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
     if (!response.ok) return { error: `the server answered ${response.status}` };
-    const type = response.headers.get("content-type") ?? "";
-    // Vector drawings (logos, icons) are not what the network was trained on: shown unjudged.
-    if (type.includes("svg")) return { flagged: false, skip: true, reason: "vector image, not judged" };
-    const length = Number(response.headers.get("content-length") ?? 0);
-    if (length > MAX_IMAGE_BYTES) return { error: `the image is ${length} bytes, more than the ${MAX_IMAGE_BYTES} Veil reads` };
-    const bytes = new Uint8Array(await response.arrayBuffer());
-    if (bytes.length === 0) return { error: "the image is empty (0 bytes)" };
-    if (bytes.length > MAX_IMAGE_BYTES) return { error: `the image is ${bytes.length} bytes, more than the ${MAX_IMAGE_BYTES} Veil reads` };
-    return { bytes };
+    return await checkedImage(response);
   } catch (error) {
     return { error: `could not fetch the image: ${error?.message ?? error}` };
   }
+}
+
+/** An image the page's frame read from the page's own cache, as a data URL. */
+async function imageFromPage({ type, dataUrl }) {
+  try {
+    const response = await fetch(dataUrl);
+    return await checkedImage(new Response(await response.blob(), { headers: { "content-type": type } }));
+  } catch (error) {
+    return { error: `could not read the image the page sent: ${error?.message ?? error}` };
+  }
+}
+
+/** `{bytes}` of a response that holds a judgeable image, or why it is not judged. */
+async function checkedImage(response) {
+  const type = response.headers.get("content-type") ?? "";
+  // Vector drawings (logos, icons) are not what the network was trained on: shown unjudged.
+  if (type.includes("svg")) return { flagged: false, skip: true, reason: "vector image, not judged" };
+  const length = Number(response.headers.get("content-length") ?? 0);
+  if (length > MAX_IMAGE_BYTES) return { error: `the image is ${length} bytes, more than the ${MAX_IMAGE_BYTES} Veil reads` };
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  if (bytes.length === 0) return { error: "the image is empty (0 bytes)" };
+  if (bytes.length > MAX_IMAGE_BYTES) return { error: `the image is ${bytes.length} bytes, more than the ${MAX_IMAGE_BYTES} Veil reads` };
+  return { bytes };
 }
