@@ -101,6 +101,12 @@
     if (!waiting.has(url)) waiting.set(url, new Set());
     waiting.get(url).add(element);
     visibility.observe(element);
+    // The browser loads a lazy image a little before it comes near the screen: that, too, makes
+    // it one to judge (see `wanted`).
+    if (element instanceof HTMLImageElement && element.loading === "lazy" && !element.complete) {
+      element.addEventListener("load", scheduleJudging, { once: true });
+      element.addEventListener("error", scheduleJudging, { once: true });
+    }
     scheduleJudging();
   }
 
@@ -164,9 +170,9 @@
     scheduleJudging();
   }
 
-  // A lazy image the browser has not started loading is one the page may never download: Veil
-  // fetches it only once it comes near the screen (where the browser loads it too), so that it
-  // makes no request the page does not. It stays hidden until then, like every unjudged image.
+  // A lazy image the browser has not loaded is one the page may never download: Veil fetches it
+  // only once it comes near the screen or the browser has loaded it, so that it makes no request
+  // the page does not. It stays hidden until then, like every unjudged image.
   function wanted(url) {
     if (everNear.has(url)) return true;
     return [...waiting.get(url)].some((e) => !(e instanceof HTMLImageElement && e.loading === "lazy" && !e.complete));
