@@ -115,7 +115,10 @@ export class JudgePool {
    * know, each once, go through the network. */
   async #judgePart(index, pack, backend, images, strictness, known) {
     const keyed = await this.#call(index, pack, backend, "prepareBatch", [images]);
-    const remembered = new Map(keyed.flatMap(({ key }) => (key && known(key) ? [[key, known(key)]] : [])));
+    const remembered = new Map(keyed.flatMap(({ key }) => {
+      const verdict = key && known(key);
+      return verdict ? [[key, verdict]] : [];
+    }));
     const unjudged = [...new Set(keyed.flatMap(({ key }) => (key && !remembered.has(key) ? [key] : [])))];
     const judged = unjudged.length ? await this.#call(index, pack, backend, "judgePrepared", [unjudged, strictness]) : [];
     const verdicts = new Map([...remembered, ...unjudged.map((key, k) => [key, judged[k]])]);

@@ -1,5 +1,6 @@
-// The one place the network runs: reads the filter packs once, fetches image bytes (the
-// extension's own context may read cross-origin pixels; a content script may not) and judges
+// The one place the network runs: reads the filter packs once, takes the bytes of same-origin
+// images from the content script (read from the page's cache) and fetches the others (the
+// extension's own context may read cross-origin pixels; a content script may not), and judges
 // them a batch at a time on the pool of judging workers (judge-pool.js). Lives in the offscreen
 // document (Chrome) or the background page (Firefox).
 import { ContentMemory } from "./content-memory.js";
