@@ -101,7 +101,7 @@ export class JudgePool {
   /** One verdict or `{error}` per image (encoded bytes), the images split over the workers.
    * Each verdict carries `content`, the picture's content key; `known(content)` returns a
    * verdict judged before for that key, or undefined, so that no picture is judged twice. */
-  async classifyBatch(pack, backend, images, strictness, known = () => undefined) {
+  async classifyBatch(pack, backend, images, strictness, known) {
     const width = Math.min(this.#width.get(`${pack.id} ${backend}`) ?? 1, images.length);
     const share = Math.ceil(images.length / width);
     const parts = Array.from({ length: width }, (_, index) => images.slice(index * share, (index + 1) * share));
