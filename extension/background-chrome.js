@@ -6,7 +6,8 @@ let creating = null;
 async function ensureOffscreen() {
   const url = chrome.runtime.getURL("offscreen.html");
   const existing = await chrome.runtime.getContexts({ contextTypes: ["OFFSCREEN_DOCUMENT"], documentUrls: [url] });
-  if (existing.length) return;
+  // A listed document may still be loading, its listener not yet there: wait for its creation.
+  if (existing.length) return creating;
   creating ??= chrome.offscreen
     .createDocument({ url, reasons: ["BLOBS"], justification: "Runs the filter's WebAssembly network on image bytes." })
     .finally(() => (creating = null));

@@ -41,6 +41,8 @@
   const revealed = new Set(); // urls the user revealed in this page
   const judging = new Set(); // urls of the batches in flight
   let inFlight = 0;
+  // Bumped when the settings or labels change: a batch asked before then answers for the old ones.
+  let generation = 0;
   let judgeReady = null;
 
   // ---- the style sheet, in the document and in every shadow root ----------------------------
@@ -145,6 +147,7 @@
       .slice(0, BATCH);
     if (inFlight >= BATCHES_IN_FLIGHT || !urls.length) return;
     inFlight++;
+    const asked = generation;
     urls.forEach((url) => (nearScreen.delete(url), judging.add(url)));
     // The next batch's images download while this one is judged.
     scheduleJudging();
@@ -155,6 +158,12 @@
       delay(settings.timeoutMs),
     ]);
     for (const url of urls) {
+      judging.delete(url);
+      // Its answer is stale: the url stays waiting and goes into a later batch.
+      if (asked !== generation) {
+        if (everNear.has(url)) nearScreen.add(url);
+        continue;
+      }
       const verdict = answer === null ? { error: "judging took too long" }
         : answer.error ? { error: String(answer.error.message ?? answer.error) } : answer[url];
       if (!verdict.error) verdicts.set(url, verdict);
@@ -163,7 +172,6 @@
         if (urlOf.get(element) === url) apply(element, url, verdict);
       }
       waiting.delete(url);
-      judging.delete(url);
       everNear.delete(url);
     }
     inFlight--;
@@ -351,6 +359,7 @@
   }
 
   function rejudgeAll() {
+    generation++;
     verdicts.clear();
     for (const root of styles.keys()) {
       root.querySelectorAll(CANDIDATES).forEach((element) => consider(element, true));
@@ -362,7 +371,26 @@
   chrome.runtime.onMessage.addListener((message) => {
     if (message?.type === "settingsChanged") loadSettings().then(rejudgeAll);
     else if (message?.type === "relabel") rejudgeAll();
+    else if (message?.type === "labelResult") notice(message.message);
   });
+
+  // What became of a label the user asked for from the context menu, said on the page for a
+  // few seconds (a status message, so screen readers say it too).
+  let noticeElement = null;
+  function notice(text) {
+    noticeElement?.remove();
+    noticeElement = Object.assign(document.createElement("div"), { textContent: text });
+    noticeElement.setAttribute("role", "status");
+    noticeElement.setAttribute("data-veil-notice", "");
+    // Through the CSSOM, which a page's style-src policy does not block.
+    Object.assign(noticeElement.style, {
+      position: "fixed", bottom: "16px", left: "50%", transform: "translateX(-50%)", zIndex: "2147483647",
+      background: "#222", color: "#fff", font: "14px/1.4 system-ui, sans-serif", padding: "8px 14px", borderRadius: "6px",
+    });
+    document.documentElement.append(noticeElement);
+    const shown = noticeElement;
+    setTimeout(() => shown.remove(), 6000);
+  }
 
   function start() {
     watch(document);

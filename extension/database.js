@@ -1,10 +1,12 @@
-// The extension's IndexedDB ("veil"): filter packs (pack-store.js) and verdicts by picture
-// content (content-memory.js). Packs are megabytes and the offscreen document that judges has no
-// chrome.storage, so both live here rather than in storage.local.
+// The extension's IndexedDB ("veil"): filter packs (pack-store.js), verdicts by picture content
+// (content-memory.js) and the user's labels with their pictures' bytes and features
+// (label-store.js). These are megabytes, and the offscreen document that judges has no
+// chrome.storage, so they live here rather than in storage.local.
 const DB = "veil";
-const VERSION = 2;
+const VERSION = 3;
 export const PACKS = "packs";
 export const CONTENTS = "contents";
+export const LABELS = "labels";
 
 function open() {
   return new Promise((resolve, reject) => {
@@ -13,6 +15,7 @@ function open() {
       const db = request.result;
       if (!db.objectStoreNames.contains(PACKS)) db.createObjectStore(PACKS, { keyPath: "id" });
       if (!db.objectStoreNames.contains(CONTENTS)) db.createObjectStore(CONTENTS);
+      if (!db.objectStoreNames.contains(LABELS)) db.createObjectStore(LABELS, { keyPath: "id", autoIncrement: true });
     };
     request.onsuccess = () => resolve(request.result);
     request.onerror = () => reject(request.error);

@@ -2,7 +2,7 @@
 // cache, the user's own labels, counts and the context menu. The network runs in judge.js;
 // `callJudge(method, ...args)` reaches it wherever the browser lets it live.
 import {
-  addToTotals, cacheKey, clearVerdicts, readLabels, readSettings, readTotals, readVerdicts, writeLabels,
+  addToTotals, cacheKey, clearVerdicts, forgetUrlLabels, readSettings, readTotals, readUrlLabels, readVerdicts,
   writeSettings, writeVerdicts,
 } from "./storage.js";
 
@@ -12,7 +12,7 @@ export function startHub(callJudge) {
   // Verdicts persist across restarts; the cache is bounded so it cannot grow without end.
   const CACHE_LIMIT = 5000;
   let verdictCache = null;
-  async function cache() {
+  function cache() {
     verdictCache ??= readVerdicts();
     return verdictCache;
   }
@@ -25,13 +25,25 @@ export function startHub(callJudge) {
     }, 500);
   }
 
-  const labels = readLabels;
-  // Revealing an image used to be stored as a label, which then counted as "not a spoiler":
-  // peeking at a spoiler taught Veil it was none. It is not a label; such entries are dropped.
-  const migrated = labels().then(async (all) => {
-    const kept = Object.fromEntries(Object.entries(all).filter(([, label]) => label !== "revealed"));
-    if (Object.keys(kept).length < Object.keys(all).length) await writeLabels(kept);
+  // Labels used to be kept by URL alone in storage.local. They move to the judge, which keeps
+  // each picture's bytes and features; one that can no longer be fetched is dropped, and so are
+  // "revealed" entries: peeking at a spoiler says nothing about whether it is one.
+  const migrated = readUrlLabels().then(async (old) => {
+    const current = await settings();
+    for (const [url, mark] of Object.entries(old)) {
+      if (mark !== "hide" && mark !== "show") continue;
+      await callJudge("addLabel", url, mark, current.keywords, current.backend)
+        .catch((error) => console.warn(`Veil: the old label on ${url} was dropped: ${error?.message ?? error}`));
+    }
+    if (Object.keys(old).length) await forgetUrlLabels();
   });
+
+  // A label changes the verdicts of every picture like it, under any URL.
+  async function labelsChanged() {
+    verdictCache = Promise.resolve(new Map());
+    await clearVerdicts();
+    await tellOpenPages("relabel");
+  }
 
   // Open pages follow a change of settings or labels at once, without a reload.
   async function tellOpenPages(type) {
@@ -41,29 +53,28 @@ export function startHub(callJudge) {
   async function judge(urls, bodies = []) {
     const current = await settings();
     await migrated;
-    const userLabels = await labels();
-    const map = await cache();
+    const held = cache();
+    const map = await held;
     const packs = await callJudge("activePacks", current.keywords);
     const version = packs.map((p) => p.id).join("+");
     const results = {};
     const unknown = [];
     const unknownBodies = [];
     for (const [i, url] of urls.entries()) {
-      const label = userLabels[url];
-      if (label === "hide") results[url] = { flagged: true, reason: "you hid images like this" };
-      else if (label === "show") results[url] = { flagged: false, reason: "you marked it not a spoiler" };
-      else if (!packs.length) results[url] = { flagged: false, reason: "no filter is on" };
+      if (!packs.length) results[url] = { flagged: false, reason: "no filter is on" };
       else if (map.has(cacheKey(version, current.strictness, url))) results[url] = map.get(cacheKey(version, current.strictness, url));
       else unknown.push(url), unknownBodies.push(bodies[i] ?? null);
     }
     if (unknown.length) {
       const judged = await callJudge("judge", unknown, current.keywords, current.strictness, current.backend, unknownBodies);
+      // Labels or packs that changed meanwhile emptied the cache: these verdicts may be stale.
+      const stillCurrent = verdictCache === held;
       unknown.forEach((url, i) => {
         results[url] = judged[i];
         // Failures are not cached: the next page load tries again.
-        if (!judged[i].error) map.set(cacheKey(version, current.strictness, url), judged[i]);
+        if (stillCurrent && !judged[i].error) map.set(cacheKey(version, current.strictness, url), judged[i]);
       });
-      saveCacheSoon(map);
+      if (stillCurrent) saveCacheSoon(map);
     }
     return results;
   }
@@ -95,16 +106,19 @@ export function startHub(callJudge) {
       await tellOpenPages("settingsChanged");
       return saved;
     },
-    labels: () => labels(),
+    labels: () => callJudge("listLabels"),
     ready: () => warmedUp.then(() => true),
     judge: ({ urls, bodies }) => judge(urls, bodies),
     findKeywords: async ({ texts }) => callJudge("findKeywords", (await settings()).keywords, texts),
     hiddenCount: ({ hidden }, sender) => countHidden(sender.tab?.id, `${sender.frameId}:${sender.documentId ?? ""}`, hidden),
     label: async ({ url, label }) => {
-      const all = await labels();
-      all[url] = label;
-      await writeLabels(all);
-      await tellOpenPages("relabel");
+      const { keywords, backend } = await settings();
+      await callJudge("addLabel", url, label, keywords, backend);
+      await labelsChanged();
+    },
+    forgetLabels: async () => {
+      await callJudge("forgetLabels");
+      await labelsChanged();
     },
     revealed: () => addToTotals({ revealed: 1 }),
     stats: async ({ tabId }) => {
@@ -139,6 +153,11 @@ export function startHub(callJudge) {
   chrome.contextMenus.onClicked.addListener(async (info, tab) => {
     const label = MENU[info.menuItemId];
     if (!label || !info.srcUrl) return;
-    await handlers.label({ url: info.srcUrl, label });
+    // The page says whether it worked: a picture that cannot be fetched or decoded stores nothing.
+    const tell = (message) => chrome.tabs.sendMessage(tab.id, { type: "labelResult", message }, { frameId: info.frameId }).catch(() => {});
+    await handlers.label({ url: info.srcUrl, label }).then(
+      () => tell(label === "hide" ? "Veil will hide images like this one." : "Veil will show images like this one."),
+      (error) => tell(String(error?.message ?? error)),
+    );
   });
 }

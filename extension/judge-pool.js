@@ -29,7 +29,8 @@ export class JudgePool {
   #slot(index) {
     if (this.#slots[index]) return this.#slots[index];
     const worker = new Worker(this.#workerUrl, { type: "module" });
-    const slot = { worker, loaded: new Set(), pending: new Map() };
+    // `labelled`: pack key -> the version of the user's labels that worker holds for it.
+    const slot = { worker, loaded: new Set(), labelled: new Map(), pending: new Map() };
     worker.onmessage = ({ data }) => {
       const request = slot.pending.get(data.id);
       if (!request) return;
@@ -38,6 +39,7 @@ export class JudgePool {
       if (slot.closing && !slot.pending.size) slot.worker.terminate();
       if (data.failure === undefined) return request.resolve(data);
       if (data.unloaded) slot.loaded.delete(request.key);
+      if (data.unloaded || request.sentLabels) slot.labelled.delete(request.key);
       if (!data.broken) return request.reject(new Error(data.failure));
       const reason = `a judging worker broke (${data.failure}) and was replaced`;
       request.reject(new Error(reason));
@@ -70,17 +72,20 @@ export class JudgePool {
     }
   }
 
-  /** `filter[method](...args)` in worker `index`, with `pack` loaded on `backend` there. */
-  #call(index, pack, backend, method, args) {
+  /** `filter[method](...args)` in worker `index`, with `pack` loaded on `backend` there and,
+   * where given, the user's `labels` (`{version, marks, features}`) set on it. */
+  #call(index, pack, backend, method, args, labels) {
     const slot = this.#slot(index);
     const key = `${pack.id} ${backend}`;
     const bytes = slot.loaded.has(key) ? undefined : pack.bytes;
     slot.loaded.add(key);
+    const newLabels = labels && slot.labelled.get(key) !== labels.version ? labels : undefined;
+    if (newLabels) slot.labelled.set(key, labels.version);
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => this.#replace(index, "a judging worker stopped answering and was replaced"), this.#limitMs);
-      slot.pending.set(id, { resolve, reject, timer, key });
-      slot.worker.postMessage({ id, packId: pack.id, bytes, backend, method, args });
+      slot.pending.set(id, { resolve, reject, timer, key, sentLabels: Boolean(newLabels) });
+      slot.worker.postMessage({ id, packId: pack.id, bytes, backend, method, args, labels: newLabels });
     }).then((reply) => {
       this.#width.set(key, reply.backend === "cpu" ? this.size : 1);
       return reply.value;
@@ -98,14 +103,21 @@ export class JudgePool {
     }
   }
 
-  /** One verdict or `{error}` per image (encoded bytes), the images split over the workers.
-   * Each verdict carries `content`, the picture's content key; `known(content)` returns a
-   * verdict judged before for that key, or undefined, so that no picture is judged twice. */
-  async classifyBatch(pack, backend, images, strictness, known) {
+  /** The feature vector `pack`'s network reads for each image (encoded bytes), or `{error}`:
+   * what a label on that image keeps. */
+  featuresOf(pack, backend, images) {
+    return this.#call(0, pack, backend, "featuresOf", [images]);
+  }
+
+  /** One verdict or `{error}` per image (encoded bytes), the images split over the workers,
+   * following the user's `labels` where given. Each verdict carries `content`, the picture's
+   * content key; `known(content)` returns a verdict judged before for that key, or undefined,
+   * so that no picture is judged twice. */
+  async classifyBatch(pack, backend, images, strictness, known, labels) {
     const width = Math.min(this.#width.get(`${pack.id} ${backend}`) ?? 1, images.length);
     const share = Math.ceil(images.length / width);
     const parts = Array.from({ length: width }, (_, index) => images.slice(index * share, (index + 1) * share));
-    const replies = await Promise.allSettled(parts.map((part, index) => this.#judgePart(index, pack, backend, part, strictness, known)));
+    const replies = await Promise.allSettled(parts.map((part, index) => this.#judgePart(index, pack, backend, part, strictness, known, labels)));
     return replies.flatMap((reply, index) =>
       reply.status === "fulfilled" ? reply.value : parts[index].map(() => ({ error: String(reply.reason?.message ?? reply.reason) })),
     );
@@ -113,14 +125,14 @@ export class JudgePool {
 
   /** Worker `index` decodes `images` and keys them by content; only pictures `known` does not
    * know, each once, go through the network. */
-  async #judgePart(index, pack, backend, images, strictness, known) {
+  async #judgePart(index, pack, backend, images, strictness, known, labels) {
     const keyed = await this.#call(index, pack, backend, "prepareBatch", [images]);
     const remembered = new Map(keyed.flatMap(({ key }) => {
       const verdict = key && known(key);
       return verdict ? [[key, verdict]] : [];
     }));
     const unjudged = [...new Set(keyed.flatMap(({ key }) => (key && !remembered.has(key) ? [key] : [])))];
-    const judged = unjudged.length ? await this.#call(index, pack, backend, "judgePrepared", [unjudged, strictness]) : [];
+    const judged = unjudged.length ? await this.#call(index, pack, backend, "judgePrepared", [unjudged, strictness], labels) : [];
     const verdicts = new Map([...remembered, ...unjudged.map((key, k) => [key, judged[k]])]);
     return keyed.map(({ key, error }) => (key ? { ...verdicts.get(key), content: key } : { error }));
   }

@@ -6,7 +6,7 @@ import { loadFilter } from "./pkg/veil.js";
 // request for it, and again after a failed load.
 const filters = new Map();
 
-self.onmessage = async ({ data: { id, packId, bytes, backend, method, args } }) => {
+self.onmessage = async ({ data: { id, packId, bytes, backend, method, args, labels } }) => {
   const key = `${packId} ${backend}`;
   if (bytes && !filters.has(key)) {
     const loading = loadFilter(bytes, backend);
@@ -16,6 +16,7 @@ self.onmessage = async ({ data: { id, packId, bytes, backend, method, args } }) 
   try {
     if (!filters.has(key)) throw new Error(`pack ${packId} is not loaded in this judging worker`);
     const filter = await filters.get(key);
+    if (labels) filter.setLabels(labels.marks, labels.features);
     self.postMessage({ id, backend: filter.backend, value: await filter[method](...args) });
   } catch (error) {
     // A trap (a Rust panic) may leave the instance broken: the pool then replaces this worker.

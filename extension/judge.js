@@ -7,6 +7,7 @@ import { ContentMemory } from "./content-memory.js";
 import { JudgePool } from "./judge-pool.js";
 import { cpuWasm, loadFilter } from "./pkg/veil.js";
 import { allPacks } from "./pack-store.js";
+import { clearLabels, putLabel, readLabels, updateLabels } from "./label-store.js";
 
 // Larger files are refused before decoding: no feed image is this big, a hostile one might be.
 const MAX_IMAGE_BYTES = 32 * 1024 * 1024;
@@ -21,6 +22,10 @@ export class Judge {
   #packs = null;
   // Batches run one at a time, each spread over the whole pool, which every tab shares.
   #queue = Promise.resolve();
+  // `{labels, problem}` from label-store.js, read once until the labels change.
+  #labels = null;
+  // Pack id -> Promise<{version, marks, features}>: the labels as that pack's network sees them.
+  #labelsByPack = new Map();
 
   async #loadPacks() {
     this.#packs ??= allPacks().then((packs) =>
@@ -82,6 +87,74 @@ export class Judge {
     }
   }
 
+  /** Labels the picture at `url` "hide" or "show" for every active pack: fetches it, keeps its
+   * bytes and each pack's features of it. A picture that cannot be fetched or decoded is
+   * refused with the reason, and nothing is stored. */
+  async addLabel(url, mark, keywords, backend) {
+    const image = await fetchImage(url);
+    if (!image.bytes) throw new Error(`Veil could not label this image: ${image.error ?? image.reason}`);
+    const features = {};
+    for (const pack of await this.#active(keywords)) {
+      const [vector] = await this.#pool.featuresOf(pack, backend, [image.bytes]);
+      if (vector.error) throw new Error(`Veil could not label this image: ${vector.error}`);
+      features[pack.id] = vector;
+    }
+    await putLabel({ url, mark, bytes: image.bytes, features, at: Date.now() });
+    this.#labelsChanged();
+    return true;
+  }
+
+  /** `{labels: [{id, url, mark, at}], problem}`: what the options page lists. */
+  async listLabels() {
+    const { labels, problem } = await this.#readLabels();
+    return { labels: labels.map(({ id, url, mark, at }) => ({ id, url, mark, at })), problem };
+  }
+
+  async forgetLabels() {
+    await clearLabels();
+    this.#labelsChanged();
+    return true;
+  }
+
+  #labelsChanged() {
+    this.#labels = null;
+    this.#labelsByPack.clear();
+  }
+
+  #readLabels() {
+    this.#labels ??= readLabels().then((read) => {
+      if (read.problem) console.warn(`Veil: ${read.problem}`);
+      return read;
+    });
+    return this.#labels;
+  }
+
+  /** The labels as `pack`'s network sees them, features computed (and kept) for labels made
+   * before this pack was installed or turned on. */
+  #labelsFor(pack, backend) {
+    if (!this.#labelsByPack.has(pack.id)) {
+      const made = this.#readLabels().then(async ({ labels }) => {
+        const missing = labels.filter((label) => !label.features[pack.id]);
+        if (missing.length) {
+          const vectors = await this.#pool.featuresOf(pack, backend, missing.map((label) => label.bytes));
+          missing.forEach((label, i) => {
+            if (!vectors[i].error) label.features[pack.id] = vectors[i];
+          });
+          await updateLabels(missing).catch((error) => console.warn("Veil: label features not saved", error));
+        }
+        const usable = labels.filter((label) => label.features[pack.id]);
+        const features = new Float32Array(usable.reduce((n, label) => n + label.features[pack.id].length, 0));
+        let offset = 0;
+        for (const label of usable) features.set(label.features[pack.id], offset), (offset += label.features[pack.id].length);
+        const marks = usable.map((label) => label.mark);
+        return { version: await digest(usable.map((label) => `${label.id}${label.mark}`).join(",")), marks, features };
+      });
+      made.catch(() => this.#labelsByPack.get(pack.id) === made && this.#labelsByPack.delete(pack.id));
+      this.#labelsByPack.set(pack.id, made);
+    }
+    return this.#labelsByPack.get(pack.id);
+  }
+
   /** One result per URL: `{flagged, reason, label, probability, backend}` or `{error}`.
    * `bodies[i]`, where the page's frame could read it, is URL i's `{type, dataUrl}` from the
    * page's own cache; the others are fetched here. */
@@ -102,24 +175,37 @@ export class Judge {
     const judgeable = images.map((image, i) => [image, i]).filter(([image]) => image.bytes);
     const known = await this.#memory.lookup();
     for (const pack of packs) {
-      const memoryKey = (content) => `${pack.id} ${strictness} ${content}`;
+      const labels = await this.#labelsFor(pack, backend);
+      const memoryKey = (content) => `${pack.id} ${labels.version} ${strictness} ${content}`;
       const verdicts = await this.#pool.classifyBatch(
-        pack, backend, judgeable.map(([image]) => image.bytes), strictness, (content) => known(memoryKey(content)),
+        pack, backend, judgeable.map(([image]) => image.bytes), strictness, (content) => known(memoryKey(content)), labels,
       );
       judgeable.forEach(([, i], k) => {
         const verdict = verdicts[k];
         if (!verdict.error) {
-          const { label, flagged, flaggedProbability, backend } = verdict;
-          this.#memory.remember(memoryKey(verdict.content), { label, flagged, flaggedProbability, backend });
+          const { label, flagged, flaggedProbability, backend, labelMatch } = verdict;
+          this.#memory.remember(memoryKey(verdict.content), { label, flagged, flaggedProbability, backend, labelMatch });
         }
         if (results[i].flagged) return; // an earlier pack already hides it
         results[i] = verdict.error
           ? { error: verdict.error }
-          : { flagged: verdict.flagged, reason: verdict.flagged ? pack.metadata.name : "", label: verdict.label, probability: verdict.flaggedProbability, backend: verdict.backend };
+          : { flagged: verdict.flagged, reason: reason(pack, verdict), label: verdict.label, probability: verdict.flaggedProbability, backend: verdict.backend };
       });
     }
     return results;
   }
+}
+
+/** Why a verdict is what it is, in the words the page's tooltip shows. */
+function reason(pack, { flagged, labelMatch }) {
+  if (labelMatch) return labelMatch.mark === "hide" ? "you hid images like this" : "you marked one like it not a spoiler";
+  return flagged ? pack.metadata.name : "";
+}
+
+/** A short hex digest of `text`: the labels' version in the verdict memory's keys. */
+async function digest(text) {
+  const bytes = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
+  return [...bytes.slice(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** The image's own URL, fetched here (another origin than the page's, or the page could not

@@ -120,8 +120,11 @@ $("import").onchange = async () => {
 };
 
 async function renderLabels() {
-  const labels = await ask("labels");
-  $("label-count").textContent = `${Object.keys(labels).length} labelled images.`;
+  const { labels, problem } = await ask("labels");
+  const hidden = labels.filter((label) => label.mark === "hide").length;
+  $("label-count").textContent = `${labels.length} labelled images: ${hidden} to hide with the images like them, ${labels.length - hidden} not spoilers.`;
+  if (problem) say(`Your labels: ${problem}.`, "error");
+  $("forget-labels").disabled = labels.length === 0;
   return labels;
 }
 
@@ -129,11 +132,17 @@ async function renderLabels() {
 $("export").onclick = async () => {
   const labels = await renderLabels();
   const folder = { hide: "flagged", show: "safe" };
-  const lines = Object.entries(labels).map(([url, label]) => `${folder[label]}\t${url}`);
+  const lines = labels.map(({ url, mark }) => `${folder[mark]}\t${url}`);
   const blob = new Blob([`class\turl\n${lines.join("\n")}\n`], { type: "text/tab-separated-values" });
   const link = Object.assign(document.createElement("a"), { href: URL.createObjectURL(blob), download: "veil-labels.tsv" });
   link.click();
   URL.revokeObjectURL(link.href);
+};
+
+$("forget-labels").onclick = async () => {
+  await ask("forgetLabels");
+  say("Your labels are forgotten: every pack judges on its own again.", "ok");
+  renderLabels();
 };
 
 renderPacks().catch((error) => say(`Could not list packs: ${error.message}`, "error"));

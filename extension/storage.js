@@ -1,5 +1,6 @@
-// Everything the extension keeps in chrome.storage.local: the keys, the defaults of a fresh
-// install, and every read and write. Only the hub imports this; the popup, the options page and
+// Everything the extension keeps in chrome.storage.local (packs, verdicts by content and labels
+// live in IndexedDB: database.js): the keys, the defaults of a fresh install, and every read and
+// write. Only the hub imports this; the popup, the options page and
 // the content scripts ask the hub, which tells open pages when settings or labels change.
 
 export const DEFAULT_SETTINGS = {
@@ -39,13 +40,14 @@ export async function writeSettings(change) {
   return settings;
 }
 
-/** The user's labels: image URL → "hide" (hide images like this) or "show" (not a spoiler). */
-export async function readLabels() {
+/** Labels as earlier versions kept them: image URL → "hide", "show" or "revealed". They now
+ * live in IndexedDB with their pictures (label-store.js); the hub moves them there. */
+export async function readUrlLabels() {
   return read(KEYS.labels, {});
 }
 
-export async function writeLabels(labels) {
-  await chrome.storage.local.set({ [KEYS.labels]: labels });
+export async function forgetUrlLabels() {
+  await chrome.storage.local.remove(KEYS.labels);
 }
 
 /** The persisted verdict cache, as a Map from `cacheKey` to verdict. */

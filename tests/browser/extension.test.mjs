@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { after, before, test } from "node:test";
-import { CHROME_EXTENSION, ROOT, WORK, launchWithExtension, serveWww } from "./harness.mjs";
+import { CHROME_EXTENSION, PARITY_TOLERANCE, ROOT, WORK, launchWithExtension, serveWww } from "./harness.mjs";
 import { checkFeed, expectedFeed, imagesSent, paintMonitor, readFeed, scrollToEnd } from "./feed.mjs";
 
 const context = {};
@@ -172,3 +172,99 @@ test("a clicked image is revealed on this page only: revealing is not a label, s
   await tab.waitForSelector(`#${id} img:not(.avatar)[data-veil-state=flagged]`);
   await tab.close();
 });
+
+test("a label decides for the picture's other versions and for nothing else; revealing is no label; a picture that cannot be fetched stores nothing", async () => {
+  // Each group of the teach page is one picture three ways; the native pack's verdicts say
+  // which groups it leaves alone and which it flags, every version alike.
+  const { groups } = JSON.parse(readFileSync(`${ROOT}www/feed/teach.json`, "utf8"));
+  const native = new Map(readFileSync(`${WORK}teach-native.jsonl`, "utf8").trim().split("\n").map((line) => {
+    const { file, verdict, threshold } = JSON.parse(line);
+    const clear = Math.abs(verdict.flaggedProbability - threshold) > PARITY_TOLERANCE;
+    return [`teach/${file.split("/").pop()}`, clear ? verdict.flagged : null];
+  }));
+  const alike = (flagged) => groups.filter((group) => group.images.every((image) => native.get(image) === flagged));
+  const [shownGroup, ...otherShown] = alike(false);
+  const [flaggedGroup, ...otherFlagged] = alike(true);
+  assert.ok(shownGroup && otherShown.length && flaggedGroup && otherFlagged.length, `the teach page needs two groups of each kind: ${JSON.stringify([...native])}`);
+
+  const options = await context.browser.newPage();
+  await options.goto(`chrome-extension://${context.extensionId}/options.html`);
+  const ask = (message) => options.evaluate((message) => chrome.runtime.sendMessage(message), message);
+  const labelCount = async () => {
+    const reply = await ask({ type: "labels" });
+    assert.ok(reply?.value, `the hub lists the labels: ${JSON.stringify(reply)}`);
+    return reply.value.labels.length;
+  };
+  assert.equal(await labelCount(), 0);
+
+  const tab = await context.browser.newPage();
+  await tab.addInitScript(paintMonitor);
+  await tab.goto(`${context.server.url}/feed/teach.html`);
+  await tab.waitForSelector("body[data-ready]");
+  const states = () => tab.$$eval("article img", (imgs) => Object.fromEntries(imgs.map((img) => [img.getAttribute("src"), img.getAttribute("data-veil-state")])));
+  const settled = async (want) => {
+    try {
+      await tab.waitForFunction((want) => Object.entries(want).every(([src, state]) => document.querySelector(`img[src="${src}"]`)?.getAttribute("data-veil-state") === state), want, { timeout: 60_000 });
+    } catch (error) {
+      const now = await states();
+      const wrong = Object.entries(want).filter(([src, state]) => now[src] !== state).map(([src, state]) => `${src}: ${now[src]}, not ${state}`);
+      throw new Error(`the teach page did not settle (${wrong.join("; ")})`, { cause: error });
+    }
+  };
+  const expect = (hidden, shown) => Object.fromEntries([
+    ...groups.filter((g) => hidden.includes(g)).flatMap((g) => g.images.map((image) => [image, "flagged"])),
+    ...groups.filter((g) => shown.includes(g)).flatMap((g) => g.images.map((image) => [image, "shown"])),
+  ]);
+  const before = expect([flaggedGroup, ...otherFlagged], [shownGroup, ...otherShown]);
+  await settled(before);
+
+  // "Hide images like this" on one version hides all three, and no other picture changes.
+  const url = (image) => `${context.server.url}/feed/${image}`;
+  assert.deepEqual(await ask({ type: "label", url: url(shownGroup.images[0]), label: "hide" }), {});
+  await settled(expect([shownGroup, flaggedGroup, ...otherFlagged], otherShown));
+  assert.equal(
+    await tab.getAttribute(`img[src="${shownGroup.images[2]}"]`, "data-veil-reason"),
+    "Veil: you hid images like this — click to reveal",
+  );
+  // "Not a spoiler" on a picture the pack flags shows it and its versions; the rest hold.
+  assert.deepEqual(await ask({ type: "label", url: url(flaggedGroup.images[1]), label: "show" }), {});
+  const labelled = expect([shownGroup, ...otherFlagged], [flaggedGroup, ...otherShown]);
+  await settled(labelled);
+  assert.equal(Object.values(await states()).filter((state) => state === "flagged").length, 3 * (1 + otherFlagged.length));
+  assert.equal(await labelCount(), 2);
+
+  // Revealing a hidden picture shows it here and labels nothing.
+  const hidden = tab.locator(`img[src="${otherFlagged[0].images[0]}"]`);
+  await hidden.click();
+  await tab.waitForSelector(`img[src="${otherFlagged[0].images[0]}"][data-veil-state=revealed]`);
+  assert.equal(await labelCount(), 2);
+
+  // A picture that cannot be fetched, or is no picture, is refused with the reason, and nothing
+  // is stored.
+  const missing = await ask({ type: "label", url: url("teach/missing.jpg"), label: "hide" });
+  assert.match(missing.failure, /Veil could not label this image: the server answered 404/);
+  const notAnImage = await ask({ type: "label", url: `${context.server.url}/feed/teach.json`, label: "hide" });
+  assert.match(notAnImage.failure, /Veil could not label this image: .*(format|decode)/i);
+  assert.equal(await labelCount(), 2);
+
+  // The labels survive a reload; the options page counts them and forgets them on request.
+  await tab.reload();
+  await tab.waitForSelector("body[data-ready]");
+  await settled(labelled);
+  await options.reload();
+  await options.waitForFunction(() => /^2 labelled images: 1 to hide/.test(document.getElementById("label-count").textContent));
+  await options.click("#forget-labels");
+  await options.waitForFunction(() => /^0 labelled images/.test(document.getElementById("label-count").textContent));
+  await settled(before);
+  // Since the reload, only the pictures the user called no spoiler may have been painted among
+  // those the pack flags.
+  const neverPainted = otherFlagged.flatMap((group) => group.images);
+  assert.deepEqual((await readFeedPainted(tab)).filter((src) => neverPainted.some((image) => src.endsWith(image))), [], "a flagged picture was painted unblurred");
+  await tab.close();
+  await options.close();
+});
+
+/** The URLs the paint monitor saw painted unblurred. */
+function readFeedPainted(tab) {
+  return tab.evaluate(() => [...globalThis.__veilPainted]);
+}

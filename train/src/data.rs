@@ -310,7 +310,8 @@ pub fn classes(folder: PathBuf) -> anyhow::Result<Vec<String>> {
 }
 
 /// The image files directly inside `folder`, sorted.
-fn image_files(folder: &Path) -> anyhow::Result<Vec<PathBuf>> {
+/// The image files of one folder, sorted.
+pub fn image_files(folder: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = fs::read_dir(folder)
         .with_context(|| format!("cannot read {}", folder.display()))?
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
@@ -409,26 +410,39 @@ pub struct Provenance {
     pub source: String,
     /// None where the manifest has no `medium` column or leaves it empty.
     pub medium: Option<String>,
+    /// The file it was cut from (an `original` column), where the dataset holds several crops
+    /// of one picture.
+    pub original: Option<String>,
 }
 
 /// Each example's provenance, for the per-source and per-medium breakdowns of a pack's quality:
 /// None when `data_dir` has no usable manifest (a malformed one is reported and ignored, never
 /// fatal). Examples the manifest does not list come from "(not in the manifest)".
 pub fn provenance(data_dir: &Path, examples: &[Example]) -> Option<Vec<Provenance>> {
+    let paths: Vec<&Path> = examples
+        .iter()
+        .map(|example| example.path.as_path())
+        .collect();
+    provenance_of_files(data_dir, &paths)
+}
+
+/// [`provenance`] of image files below `data_dir`.
+pub fn provenance_of_files(data_dir: &Path, paths: &[&Path]) -> Option<Vec<Provenance>> {
     let path = data_dir.join(MANIFEST);
     if !path.is_file() {
         return None;
     }
     match read_manifest(&path) {
         Ok(by_file) => Some(
-            examples
+            paths
                 .iter()
-                .map(|example| {
-                    provenance_of(&by_file, data_dir, &example.path)
+                .map(|path| {
+                    provenance_of(&by_file, data_dir, path)
                         .cloned()
                         .unwrap_or_else(|| Provenance {
                             source: "(not in the manifest)".into(),
                             medium: None,
+                            original: None,
                         })
                 })
                 .collect(),
@@ -557,18 +571,23 @@ fn read_manifest(path: &Path) -> anyhow::Result<std::collections::HashMap<String
         bail!("its header needs a `file` and a `source` (or `package`) column");
     };
     let medium = column(&["medium"]);
+    let original = column(&["original"]);
     let mut by_file = std::collections::HashMap::new();
     for record in reader.records() {
         let record = record?;
         if let (Some(file), Some(source)) = (record.get(file), record.get(source)) {
-            let medium = medium
-                .and_then(|column| record.get(column))
-                .filter(|medium| !medium.is_empty());
+            let optional = |column: Option<usize>| {
+                column
+                    .and_then(|column| record.get(column))
+                    .filter(|value| !value.is_empty())
+                    .map(str::to_string)
+            };
             by_file.insert(
                 file.to_string(),
                 Provenance {
                     source: source.to_string(),
-                    medium: medium.map(str::to_string),
+                    medium: optional(medium),
+                    original: optional(original),
                 },
             );
         }

@@ -14,6 +14,7 @@ pub mod device;
 pub mod epoch_log;
 pub mod files;
 pub mod inference;
+pub mod label_bench;
 pub mod metrics;
 pub mod pretrained;
 pub mod progress;

@@ -38,6 +38,10 @@ enum Command {
     /// Build a pack from ImageNet classes instead of training (zero-shot: "throne, castle,
     /// chain mail"); labelled images choose its thresholds and measure it.
     Concept(cmd::concept::ConceptArgs),
+    /// Measure what the user's labels do with a pack on a dataset with a manifest: how similar
+    /// a picture stays cropped, halved, re-encoded or mirrored against two different pictures,
+    /// and how much of one source's pictures a few "hide images like this" labels catch.
+    LabelBench(cmd::label_bench::LabelBenchArgs),
     /// Suggest ImageNet classes for a keyword, for `concept` (nearest in meaning, by the MiniLM
     /// sentence model that `cargo xtask setup` fetches).
     Suggest(cmd::suggest::SuggestArgs),
@@ -52,6 +56,7 @@ fn main() {
         Command::Bench(args) => cmd::bench::run(args),
         Command::Concept(args) => cmd::concept::run(args),
         Command::Suggest(args) => cmd::suggest::run(args),
+        Command::LabelBench(args) => cmd::label_bench::run(args),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

@@ -10,6 +10,7 @@ mod fresh;
 mod fuzz;
 mod setup;
 mod shell;
+mod teach_feed;
 mod wasm;
 
 use std::fs;
@@ -182,6 +183,8 @@ fn build_page() -> anyhow::Result<(PathBuf, wasm::Modules)> {
     publish_pack(&pack)?;
     let feed_images = feed::build()?;
     native_predictions(&pack, &feed_images, "feed-native.jsonl")?;
+    let teach_images = teach_feed::build()?;
+    native_predictions(&pack, &teach_images, "teach-native.jsonl")?;
     extension::assemble(&pack)?;
     Ok((pack, sizes))
 }
@@ -190,7 +193,11 @@ fn bench() -> anyhow::Result<()> {
     setup::all()?;
     build_page()?;
     run("node", &["tests/browser/latency-bench.mjs"], &root())?;
-    run("node", &["tests/browser/feed-bench.mjs", "firefox"], &root())
+    run(
+        "node",
+        &["tests/browser/feed-bench.mjs", "firefox"],
+        &root(),
+    )
 }
 
 /// PyTorch for the training benchmark and the backbone's reference logits only (the project

@@ -11,6 +11,7 @@ use crate::model::Cnn;
 use crate::operating_points::Strictness;
 use crate::pack::{FilterPack, PackError, PackMetadata};
 use crate::preprocess::{self, PreprocessError};
+use crate::user_labels::{self, LabelError, LabelMatch, Mark, UserLabels};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClassifyError {
@@ -18,6 +19,8 @@ pub enum ClassifyError {
     Image(#[from] PreprocessError),
     #[error("the {backend} backend failed to return results: {message}")]
     Backend { backend: String, message: String },
+    #[error(transparent)]
+    Labels(#[from] LabelError),
 }
 
 /// What a filter says about one image.
@@ -30,8 +33,11 @@ pub struct Verdict {
     pub probability: f32,
     /// The probability that it shows a flagged label (`Output::flagged_probability`).
     pub flagged_probability: f32,
-    /// Whether the image should be hidden at the requested strictness.
+    /// Whether the image should be hidden: the pack's verdict at the requested strictness,
+    /// unless a labelled picture is near ([`user_labels::flagged`]).
     pub flagged: bool,
+    /// The user's label that decided, if one did.
+    pub label_match: Option<LabelMatch>,
     /// Probability of every label.
     pub scores: BTreeMap<String, f32>,
 }
@@ -71,7 +77,8 @@ impl Classifier {
         strictness: Strictness,
     ) -> Result<Vec<Verdict>, ClassifyError> {
         let prepared: Vec<Prepared> = images.iter().map(|image| self.prepare(image)).collect();
-        self.classify_prepared(&prepared.iter().collect::<Vec<_>>(), strictness)
+        let no_labels = UserLabels::default();
+        self.classify_prepared(&prepared.iter().collect::<Vec<_>>(), strictness, &no_labels)
             .await
     }
 
@@ -85,30 +92,67 @@ impl Classifier {
         }
     }
 
-    /// Judges prepared images in one forward pass.
+    /// Judges prepared images in one forward pass, the user's `labels` (of [`Self::likeness`]
+    /// vectors from this pack) overruling the pack where a labelled picture is near.
     pub async fn classify_prepared(
         &self,
         prepared: &[&Prepared],
         strictness: Strictness,
+        labels: &UserLabels,
     ) -> Result<Vec<Verdict>, ClassifyError> {
         if prepared.is_empty() {
             return Ok(Vec::new());
         }
-        let size = self.metadata.architecture.input_size();
-        let inputs: Vec<&[f32]> = prepared.iter().map(|p| p.input.as_slice()).collect();
-        let probabilities = self.model.probabilities(
-            preprocess::batch(&inputs, size, &self.device),
-            self.metadata.output,
-        );
-        let rows = read_rows(probabilities).await?;
+        let (features, logits) = self.model.features_and_logits(self.batch(prepared));
+        let rows = read_rows(self.metadata.output.probabilities(logits)).await?;
+        let features = if labels.is_empty() {
+            vec![Vec::new(); rows.len()]
+        } else {
+            read_rows(features).await?
+        };
         let threshold = self.metadata.operating_points.threshold(strictness);
-        Ok(rows
-            .into_iter()
-            .map(|row| self.verdict(row, threshold))
-            .collect())
+        rows.into_iter()
+            .zip(features)
+            .map(|(row, features)| {
+                let nearest = if labels.is_empty() {
+                    None
+                } else {
+                    labels.nearest(self.likeness(&features))?
+                };
+                Ok(self.verdict(row, threshold, nearest))
+            })
+            .collect()
     }
 
-    fn verdict(&self, scores: Vec<f32>, threshold: f32) -> Verdict {
+    /// The feature vectors the pack's output layer reads, one per image: what a user's label
+    /// on that image keeps ([`UserLabels`]).
+    pub async fn features(&self, prepared: &[&Prepared]) -> Result<Vec<Vec<f32>>, ClassifyError> {
+        if prepared.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (features, _) = self.model.features_and_logits(self.batch(prepared));
+        read_rows(features).await
+    }
+
+    /// The part of [`Self::features`] that [`UserLabels`] compare pictures by
+    /// (`Architecture::likeness`).
+    pub fn likeness<'a>(&self, features: &'a [f32]) -> &'a [f32] {
+        self.metadata.architecture.likeness(features)
+    }
+
+    /// The user's labels for this pack: their marks, and their pictures' [`Self::features`]
+    /// laid end to end.
+    pub fn labels(&self, marks: Vec<Mark>, features: &[f32]) -> Result<UserLabels, LabelError> {
+        UserLabels::from_rows(marks, features, |row| self.likeness(row))
+    }
+
+    fn batch(&self, prepared: &[&Prepared]) -> Tensor<4> {
+        let size = self.metadata.architecture.input_size();
+        let inputs: Vec<&[f32]> = prepared.iter().map(|p| p.input.as_slice()).collect();
+        preprocess::batch(&inputs, size, &self.device)
+    }
+
+    fn verdict(&self, scores: Vec<f32>, threshold: f32, nearest: Option<LabelMatch>) -> Verdict {
         let (best, probability) = scores
             .iter()
             .copied()
@@ -123,7 +167,8 @@ impl Classifier {
             label: self.metadata.labels[best].clone(),
             probability,
             flagged_probability,
-            flagged: flagged_probability >= threshold,
+            flagged: user_labels::flagged(flagged_probability >= threshold, nearest),
+            label_match: nearest,
             scores: self.metadata.labels.iter().cloned().zip(scores).collect(),
         }
     }

@@ -4,7 +4,8 @@
 //! ([`preprocess`]), the filter pack file ([`pack`]), how a loaded pack judges images
 //! ([`classify`]), which posts and packs the user's keywords select ([`keywords`]) and how
 //! thresholds are chosen from scored examples ([`operating_points`]) and how good a pack is on
-//! held-out images ([`quality`]).
+//! held-out images ([`quality`]), and how the user's own labels overrule a pack
+//! ([`user_labels`]).
 //!
 //! Model code is backend-agnostic through burn's runtime [`burn::tensor::Device`]: the same
 //! `Cnn` runs on Flex (pure-Rust CPU, native and wasm), wgpu (Vulkan/Metal/DX12/WebGPU) or CUDA.
@@ -18,6 +19,7 @@ pub mod operating_points;
 pub mod pack;
 pub mod preprocess;
 pub mod quality;
+pub mod user_labels;
 
 pub use classify::{Classifier, ClassifyError, Prepared, Verdict};
 pub use efficientnet::EfficientNetLite0Config;
@@ -25,3 +27,4 @@ pub use keywords::KeywordSet;
 pub use model::{Architecture, Cnn, ConvLayer, ConvStackConfig, LayersConfig, Output};
 pub use operating_points::OperatingPoints;
 pub use pack::{FilterPack, PackError, PackMetadata, Precision};
+pub use user_labels::{LabelMatch, Mark, UserLabels};

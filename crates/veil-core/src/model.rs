@@ -47,6 +47,19 @@ impl Architecture {
         }
     }
 
+    /// Which of the features the output layer reads say what a picture shows, for
+    /// `crate::user_labels`: on the backbone, the last map's averages, without the style
+    /// statistics (a JPEG re-encoding moves those far more than it moves what is in the
+    /// picture); the whole vector for the plain conv nets.
+    pub fn likeness<'a>(&self, features: &'a [f32]) -> &'a [f32] {
+        match self {
+            Architecture::EfficientNetLite0(_) => {
+                &features[features.len().saturating_sub(crate::efficientnet::FEATURES)..]
+            }
+            Architecture::ConvStack(_) | Architecture::Layers(_) => features,
+        }
+    }
+
     pub fn num_classes(&self) -> usize {
         match self {
             Architecture::ConvStack(config) => config.num_classes,
@@ -338,6 +351,21 @@ impl Cnn {
         output.probabilities(self.forward(images))
     }
 
+    /// What the output layer reads, `[batch, features]`, and the logits it makes of it, in one
+    /// pass: the user's labels are matched on those features (`crate::user_labels`).
+    pub fn features_and_logits(&self, images: Tensor<4>) -> (Tensor<2>, Tensor<2>) {
+        match self {
+            Cnn::Layers(net) => {
+                let features = net.features(images);
+                (features.clone(), net.output.forward(features))
+            }
+            Cnn::EfficientNetLite0(net) => {
+                let features = net.features(images);
+                (features.clone(), net.classify(features))
+            }
+        }
+    }
+
     /// The pretrained backbone, if this network has one.
     pub fn backbone(&self) -> Option<&EfficientNetLite0> {
         match self {
@@ -432,16 +460,19 @@ pub struct LayersNet {
 
 impl LayersNet {
     fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        self.output.forward(self.features(images))
+    }
+
+    /// The last dense block's output: what the output layer reads.
+    fn features(&self, images: Tensor<4>) -> Tensor<2> {
         let features = self
             .blocks
             .iter()
             .fold(images, |x, block| block.forward(x))
             .flatten::<2>(1, 3);
-        let hidden = self
-            .hidden
+        self.hidden
             .iter()
-            .fold(features, |x, block| block.forward(x));
-        self.output.forward(hidden)
+            .fold(features, |x, block| block.forward(x))
     }
 }
 

@@ -9,10 +9,12 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use image::RgbaImage;
-use js_sys::{Array, Promise, Uint8Array};
+use js_sys::{Array, Float32Array, Promise, Uint8Array};
 use serde::Serialize;
 use veil_core::operating_points::Strictness;
-use veil_core::{Classifier, FilterPack, KeywordSet, Prepared, Verdict, preprocess};
+use veil_core::{
+    Classifier, FilterPack, KeywordSet, Mark, Prepared, UserLabels, Verdict, preprocess,
+};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
@@ -39,6 +41,8 @@ struct Loaded {
     backend: backend::Selected,
     /// The batch `prepareBatch` made ready, by content key, until `judgePrepared` judges it.
     prepared: RefCell<HashMap<String, Prepared>>,
+    /// The user's labels for this pack (`setLabels`), which every verdict then follows.
+    labels: RefCell<Rc<UserLabels>>,
 }
 
 /// A filter pack loaded on a backend, ready to judge images.
@@ -66,6 +70,7 @@ impl VeilFilter {
                 classifier,
                 backend,
                 prepared: RefCell::default(),
+                labels: RefCell::default(),
             }),
         })
     }
@@ -167,6 +172,61 @@ impl VeilFilter {
     }
 }
 
+#[wasm_bindgen]
+impl VeilFilter {
+    /// Sets the user's labels, which every later verdict follows where a labelled picture is
+    /// near (`veil_core::user_labels`): `marks[i]` is `"hide"` or `"show"`, and `features`
+    /// holds their feature vectors (from [`VeilFilter::features_of`] on this pack) end to end.
+    #[wasm_bindgen(js_name = setLabels)]
+    pub fn set_labels(&self, marks: Vec<String>, features: Vec<f32>) -> Result<(), JsError> {
+        let marks = marks
+            .iter()
+            .map(|mark| mark.parse::<Mark>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| JsError::new(&e))?;
+        let labels = self
+            .loaded
+            .classifier
+            .labels(marks, &features)
+            .map_err(to_js)?;
+        *self.loaded.labels.borrow_mut() = Rc::new(labels);
+        Ok(())
+    }
+
+    /// The feature vector this pack's output layer reads for each encoded image: what a label
+    /// on it keeps. Resolves to an array with a `Float32Array` or `{error}` per image.
+    #[wasm_bindgen(js_name = featuresOf)]
+    pub fn features_of(&self, images: Array) -> Promise {
+        let loaded = Rc::clone(&self.loaded);
+        let items: Vec<Result<Prepared, String>> = decode_all(&images)
+            .into_iter()
+            .map(|image| image.map(|image| loaded.classifier.prepare(&image)))
+            .collect();
+        future_to_promise(async move {
+            let ready: Vec<&Prepared> =
+                items.iter().filter_map(|item| item.as_ref().ok()).collect();
+            let mut features = loaded
+                .classifier
+                .features(&ready)
+                .await
+                .map_err(to_js)?
+                .into_iter();
+            let results = Array::new();
+            for item in &items {
+                let value: JsValue = match item {
+                    Ok(_) => {
+                        Float32Array::from(features.next().expect("one row per image").as_slice())
+                            .into()
+                    }
+                    Err(message) => to_value(&ErrorEntry { error: message })?,
+                };
+                results.push(&value);
+            }
+            Ok(results.into())
+        })
+    }
+}
+
 /// Judges the prepared images in one forward pass. Resolves to an array with a verdict, or the
 /// `{error}` an item already had, for each item.
 fn judge_all(
@@ -178,9 +238,10 @@ fn judge_all(
         let strictness = parse_strictness(strictness)?;
         let started = now_ms();
         let ready: Vec<&Prepared> = items.iter().filter_map(|item| item.as_ref().ok()).collect();
+        let labels = Rc::clone(&loaded.labels.borrow());
         let mut verdicts = loaded
             .classifier
-            .classify_prepared(&ready, strictness)
+            .classify_prepared(&ready, strictness, &labels)
             .await
             .map_err(to_js)?
             .into_iter();

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod concept;
 pub mod eval;
 pub mod export;
+pub mod label_bench;
 pub mod predict;
 pub mod suggest;
 pub mod train;

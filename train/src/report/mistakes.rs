@@ -171,6 +171,7 @@ mod tests {
             .map(|i| Provenance {
                 source: format!("package-{i}"),
                 medium: (i % 2 == 1).then(|| "painting".to_string()),
+                original: None,
             })
             .collect();
 
