@@ -1,6 +1,7 @@
 // The options page: import packs (checked by loading them before they are stored), list the
-// installed ones with their quality, and export the user's own labels for retraining.
-import { loadFilter } from "./pkg/veil.js";
+// installed ones with their quality, and export the user's labelled images as a dataset.
+import { cpuWasm, loadFilter } from "./pkg/veil.js";
+import { readLabels } from "./label-store.js";
 import { deletePack, savePack } from "./pack-store.js";
 
 const $ = (id) => document.getElementById(id);
@@ -125,18 +126,28 @@ async function renderLabels() {
   $("label-count").textContent = `${labels.length} labelled images: ${hidden} to hide with the images like them, ${labels.length - hidden} not spoilers.`;
   if (problem) say(`Your labels: ${problem}.`, "error");
   $("forget-labels").disabled = labels.length === 0;
+  $("export").disabled = labels.length === 0;
   return labels;
 }
 
-// One line per image: the veil-train class folder it belongs in, then its URL.
+// The labelled images themselves, as a zip of class folders that veil-train trains from
+// (veil_core::label_export). The bytes are read here, from the extension's own IndexedDB.
 $("export").onclick = async () => {
-  const labels = await renderLabels();
-  const folder = { hide: "flagged", show: "safe" };
-  const lines = labels.map(({ url, mark }) => `${folder[mark]}\t${url}`);
-  const blob = new Blob([`class\turl\n${lines.join("\n")}\n`], { type: "text/tab-separated-values" });
-  const link = Object.assign(document.createElement("a"), { href: URL.createObjectURL(blob), download: "veil-labels.tsv" });
-  link.click();
-  URL.revokeObjectURL(link.href);
+  try {
+    const { labels } = await readLabels();
+    const { labelsDataset } = await cpuWasm();
+    const zip = labelsDataset(labels.map((l) => l.mark), labels.map((l) => l.url), labels.map((l) => l.bytes));
+    const link = Object.assign(document.createElement("a"), {
+      href: URL.createObjectURL(new Blob([zip], { type: "application/zip" })),
+      download: "veil-labels.zip",
+    });
+    link.click();
+    // The download reads the blob after the click returns.
+    setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+    say(`Exported ${labels.length} labelled images as veil-labels.zip; its README.txt says how to train a filter from them.`, "ok");
+  } catch (error) {
+    say(`Not exported: ${error.message ?? error}`, "error");
+  }
 };
 
 $("forget-labels").onclick = async () => {

@@ -253,6 +253,16 @@ test("a label decides for the picture's other versions and for nothing else; rev
   await settled(labelled);
   await options.reload();
   await options.waitForFunction(() => /^2 labelled images: 1 to hide/.test(document.getElementById("label-count").textContent));
+  // The export holds the labelled files themselves, stored, in their class folders.
+  const [download] = await Promise.all([options.waitForEvent("download"), options.click("#export")]);
+  assert.equal(download.suggestedFilename(), "veil-labels.zip");
+  const zip = readFileSync(await download.path());
+  for (const [folder, image] of [["spoiler", shownGroup.images[0]], ["not-a-spoiler", flaggedGroup.images[1]]]) {
+    const stem = image.split("/").pop().replace(/\.\w+$/, "");
+    assert.ok(zip.includes(`${folder}/`) && zip.includes(`${stem}.`), `the zip names ${image} in ${folder}/`);
+    assert.ok(zip.includes(readFileSync(`${ROOT}www/feed/${image}`)), `the zip holds ${image}'s bytes`);
+  }
+  assert.ok(zip.includes("class\tfile\tsource\turl\n"), "the zip has its manifest");
   await options.click("#forget-labels");
   await options.waitForFunction(() => /^0 labelled images/.test(document.getElementById("label-count").textContent));
   await settled(before);

@@ -4,8 +4,8 @@
 //! ([`preprocess`]), the filter pack file ([`pack`]), how a loaded pack judges images
 //! ([`classify`]), which posts and packs the user's keywords select ([`keywords`]) and how
 //! thresholds are chosen from scored examples ([`operating_points`]) and how good a pack is on
-//! held-out images ([`quality`]), and how the user's own labels overrule a pack
-//! ([`user_labels`]).
+//! held-out images ([`quality`]), how the user's own labels overrule a pack
+//! ([`user_labels`]) and become a dataset ([`label_export`]).
 //!
 //! Model code is backend-agnostic through burn's runtime [`burn::tensor::Device`]: the same
 //! `Cnn` runs on Flex (pure-Rust CPU, native and wasm), wgpu (Vulkan/Metal/DX12/WebGPU) or CUDA.
@@ -14,6 +14,7 @@ pub mod classify;
 pub mod efficientnet;
 pub mod fold;
 pub mod keywords;
+pub mod label_export;
 pub mod model;
 pub mod operating_points;
 pub mod pack;

@@ -11,6 +11,7 @@ use std::rc::Rc;
 use image::RgbaImage;
 use js_sys::{Array, Float32Array, Promise, Uint8Array};
 use serde::Serialize;
+use veil_core::label_export::{self, LabelledPicture};
 use veil_core::operating_points::Strictness;
 use veil_core::{
     Classifier, FilterPack, KeywordSet, Mark, Prepared, UserLabels, Verdict, preprocess,
@@ -276,6 +277,35 @@ fn decode_all(images: &Array) -> Vec<Result<RgbaImage, String>> {
 #[wasm_bindgen(js_name = webgpuAdvice)]
 pub async fn webgpu_advice() -> Option<String> {
     backend::webgpu_advice().await
+}
+
+/// The user's labelled pictures as a zip `veil-train train --data` reads once unpacked (see
+/// `veil_core::label_export`): `marks[i]` (`"hide"` or `"show"`) and `urls[i]` say what the user
+/// said of `pictures[i]`, a `Uint8Array` of its file.
+#[wasm_bindgen(js_name = labelsDataset)]
+pub fn labels_dataset(
+    marks: Vec<String>,
+    urls: Vec<String>,
+    pictures: Array,
+) -> Result<Uint8Array, JsError> {
+    let pictures: Vec<Vec<u8>> = pictures
+        .iter()
+        .map(|value| value.dyn_into::<Uint8Array>().map(|bytes| bytes.to_vec()))
+        .collect::<Result<_, _>>()
+        .map_err(|_| JsError::new("each labelled picture must be a Uint8Array"))?;
+    if marks.len() != urls.len() || marks.len() != pictures.len() {
+        return Err(JsError::new("labelsDataset needs one mark and one URL per picture"));
+    }
+    let labelled = marks
+        .iter()
+        .zip(&urls)
+        .zip(&pictures)
+        .map(|((mark, url), bytes)| {
+            Ok(LabelledPicture { mark: mark.parse::<Mark>().map_err(|e| JsError::new(&e))?, url, bytes })
+        })
+        .collect::<Result<Vec<_>, JsError>>()?;
+    let zip = label_export::labels_dataset(&labelled).map_err(to_js)?;
+    Ok(Uint8Array::from(zip.as_slice()))
 }
 
 /// The user's keyword list, for the extension: which posts mention a keyword and which packs
