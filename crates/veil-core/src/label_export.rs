@@ -118,25 +118,19 @@ mod tests {
     use super::*;
     use std::io::Read;
 
-    fn png() -> Vec<u8> {
+    /// A small picture of one colour, encoded as `format`.
+    fn encoded(format: image::ImageFormat, side: u32, colour: [u8; 3]) -> Vec<u8> {
         let mut bytes = Vec::new();
-        image::RgbImage::from_pixel(4, 3, image::Rgb([200, 10, 10]))
-            .write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Png)
-            .unwrap();
-        bytes
-    }
-
-    fn jpeg() -> Vec<u8> {
-        let mut bytes = Vec::new();
-        image::RgbImage::from_pixel(8, 8, image::Rgb([10, 10, 200]))
-            .write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Jpeg)
+        image::RgbImage::from_pixel(side, side, image::Rgb(colour))
+            .write_to(&mut Cursor::new(&mut bytes), format)
             .unwrap();
         bytes
     }
 
     #[test]
     fn each_picture_lands_in_its_class_folder_with_its_own_bytes_format_and_site() {
-        let (png, jpeg) = (png(), jpeg());
+        let png = encoded(image::ImageFormat::Png, 4, [200, 10, 10]);
+        let jpeg = encoded(image::ImageFormat::Jpeg, 8, [10, 10, 200]);
         let pictures = [
             LabelledPicture { mark: Mark::Hide, url: "https://cdn.example.org/stills/dragon%20fire.webp?w=800#x", bytes: &png },
             LabelledPicture { mark: Mark::Show, url: "http://127.0.0.1:8080/feed/", bytes: &jpeg },
